@@ -1,0 +1,47 @@
+# The suite's commands. Each one sets up what it needs first, on a fresh machine too.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+export PYTHONPATH := $(CURDIR)
+
+.PHONY: run test setup lint format bench soak replay-dead-letters clean
+
+run: setup
+	@echo "Gateway: http://$${GATEWAY_ADDRESS:-127.0.0.1}:$${GATEWAY_PORT:-8000}  (docs at /docs; Ctrl-C stops everything)"
+	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/honcho start -f Procfile
+
+test: $(STAMP) rabbitmq-management
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+setup: $(STAMP)
+	$(BIN)/python -m servicekit.provision
+
+$(STAMP): requirements.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements.txt
+	touch $(STAMP)
+
+# Integration tests give every test its own RabbitMQ vhost through the management API.
+.PHONY: rabbitmq-management
+rabbitmq-management:
+	@curl -fsS -u guest:guest http://127.0.0.1:15672/api/overview >/dev/null 2>&1 || \
+	  (rabbitmq-plugins enable rabbitmq_management >/dev/null && \
+	   for i in $$(seq 30); do curl -fsS -u guest:guest http://127.0.0.1:15672/api/overview >/dev/null 2>&1 && break; sleep 1; done)
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(STAMP)
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+replay-dead-letters: $(STAMP)
+	$(BIN)/python -m servicekit.bus replay $(QUEUE)
+
+clean:
+	rm -rf $(VENV)

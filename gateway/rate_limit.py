@@ -1,0 +1,86 @@
+"""Token-bucket rate limits, kept in Redis so every gateway process shares one bucket.
+
+Per token: `RATE_LIMIT_PER_TOKEN` requests a second sustained, bursts of
+`RATE_LIMIT_BURST`; per address for requests without a token: `RATE_LIMIT_PER_ADDRESS`,
+bursts of `RATE_LIMIT_ADDRESS_BURST`. A rate of 0 turns that limit off. If Redis cannot be
+reached the gateway lets requests through (and logs it): a limiter must not become an outage.
+"""
+
+import logging
+import math
+import time
+
+import redis
+from nameko.extensions import DependencyProvider
+
+from servicekit import settings
+
+log = logging.getLogger(__name__)
+
+# Refill by elapsed time, then take one token if there is one; atomic in Redis.
+# Returns {allowed (0/1), seconds until a token is there}.
+_TAKE_TOKEN = """
+local rate = tonumber(ARGV[1])
+local burst = tonumber(ARGV[2])
+local now = tonumber(ARGV[3])
+local state = redis.call('HMGET', KEYS[1], 'tokens', 'at')
+local tokens = tonumber(state[1]) or burst
+local at = tonumber(state[2]) or now
+tokens = math.min(burst, tokens + math.max(0, now - at) * rate)
+local allowed = 0
+local wait = 0
+if tokens >= 1 then
+  tokens = tokens - 1
+  allowed = 1
+else
+  wait = (1 - tokens) / rate
+end
+redis.call('HSET', KEYS[1], 'tokens', tokens, 'at', now)
+redis.call('EXPIRE', KEYS[1], math.ceil(burst / rate) + 1)
+return {allowed, tostring(wait)}
+"""
+
+
+class Limits:
+    def __init__(self):
+        self.per_token = settings.float_setting("RATE_LIMIT_PER_TOKEN", 100)
+        self.token_burst = settings.float_setting("RATE_LIMIT_BURST", 200)
+        self.per_address = settings.float_setting("RATE_LIMIT_PER_ADDRESS", 10)
+        self.address_burst = settings.float_setting("RATE_LIMIT_ADDRESS_BURST", 50)
+
+
+class RateLimiter(DependencyProvider):
+    def setup(self):
+        self.limits = Limits()
+        self.prefix = settings.env("RATE_LIMIT_PREFIX", "hotelcs:rate")
+        self.redis = redis.Redis.from_url(
+            settings.env("REDIS_URL", "redis://127.0.0.1:6379/0"),
+            socket_timeout=0.5,
+            socket_connect_timeout=0.5,
+        )
+        self.take = self.redis.register_script(_TAKE_TOKEN)
+
+    def get_dependency(self, worker_ctx):
+        return self
+
+    def check(self, request, principal) -> None:
+        """Raise 429 `RATE_LIMITED` (with `Retry-After`) when the caller is over its limit."""
+        from gateway.http import HttpError
+
+        if principal is not None:
+            rate, burst = self.limits.per_token, self.limits.token_burst
+            key = f"{self.prefix}:staff:{principal.subject}"
+        else:
+            rate, burst = self.limits.per_address, self.limits.address_burst
+            key = f"{self.prefix}:addr:{request.remote_addr}"
+        if rate <= 0:
+            return
+        try:
+            allowed, wait = self.take(keys=[key], args=[rate, burst, time.time()])
+        except redis.RedisError:
+            log.warning("rate limiter cannot reach Redis; letting the request through")
+            return
+        if not int(allowed):
+            error = HttpError("RATE_LIMITED", "too many requests; slow down")
+            error.headers["Retry-After"] = str(max(1, math.ceil(float(wait))))
+            raise error

@@ -1,0 +1,1 @@
+"""The gateway's endpoints, one mixin class per area of the contract."""

@@ -1,0 +1,5 @@
+"""The complaints endpoints of the contract."""
+
+
+class ComplaintRoutes:
+    pass

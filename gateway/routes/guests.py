@@ -1,0 +1,5 @@
+"""The guests endpoints of the contract."""
+
+
+class GuestRoutes:
+    pass

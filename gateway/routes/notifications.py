@@ -1,0 +1,5 @@
+"""The notifications endpoints of the contract."""
+
+
+class NotificationRoutes:
+    pass

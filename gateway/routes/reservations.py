@@ -1,0 +1,5 @@
+"""The reservations endpoints of the contract."""
+
+
+class ReservationRoutes:
+    pass

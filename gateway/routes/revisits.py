@@ -1,0 +1,5 @@
+"""The revisits endpoints of the contract."""
+
+
+class RevisitRoutes:
+    pass

@@ -1,0 +1,62 @@
+"""The gateway service: one nameko service whose HTTP entrypoints are the contract.
+
+Each area of the API is a mixin class in `gateway/routes/`; this class puts them together
+with what they share: RPC clients to every service, the staff database, the rate limiter.
+"""
+
+import eventlet
+from nameko.rpc import ServiceRpc
+
+from gateway import auth
+from gateway.metrics import RPC_DURATION
+from gateway.models import KIT
+from gateway.rate_limit import RateLimiter
+from gateway.routes.complaints import ComplaintRoutes
+from gateway.routes.guests import GuestRoutes
+from gateway.routes.notifications import NotificationRoutes
+from gateway.routes.operations import OperationsRoutes
+from gateway.routes.reservations import ReservationRoutes
+from gateway.routes.revisits import RevisitRoutes
+from gateway.routes.staff import StaffRoutes
+from gateway.staff import FirstAdmin
+from servicekit import settings
+from servicekit.database import Database
+from servicekit.outbox import OutboxRelay
+
+# How long the gateway waits for a service before answering 503. The request message
+# expires at the same moment, so a service that was down never acts on it later.
+RPC_TIMEOUT = settings.float_setting("GATEWAY_RPC_TIMEOUT", 5.0)
+
+
+def _client(service: str) -> ServiceRpc:
+    return ServiceRpc(service, expiration=RPC_TIMEOUT)
+
+
+class GatewayService(
+    OperationsRoutes,
+    StaffRoutes,
+    GuestRoutes,
+    ReservationRoutes,
+    ComplaintRoutes,
+    RevisitRoutes,
+    NotificationRoutes,
+):
+    name = "gateway"
+
+    db = Database("gateway")
+    relay = OutboxRelay("gateway", KIT)
+    first_admin = FirstAdmin()
+    rate_limiter = RateLimiter()
+    signing_key = auth.SigningKey()
+
+    guests = _client("guests")
+    reservations = _client("reservations")
+    complaints = _client("complaints")
+    revisits = _client("revisits")
+    notifications = _client("notifications")
+
+    def rpc(self, service: str, method: str, *args, timeout: float = RPC_TIMEOUT, **kwargs):
+        """Call `service.method`, answering 503 (via eventlet.Timeout) if it takes too long."""
+        timer = RPC_DURATION.labels(service, method).time()
+        with timer, eventlet.Timeout(timeout):
+            return getattr(getattr(self, service), method)(*args, **kwargs)

@@ -1,0 +1,267 @@
+"""The exchanges and queues that carry integration events, and the consumer entrypoint.
+
+Topology (declared in full by every service at start, and by `make run`'s set-up)::
+
+    <source>.events   topic exchange per publishing service, routing key = event type
+      └─ <consumer>.<event_type>          a durable queue per consumer and event type
+    hotelcs.delay.<ms>  fanout -> hotelcs.retry.<ms> (TTL <ms>) -> hotelcs.redeliver
+      └─ back to <consumer>.<event_type>  (direct, routing key = the queue's name)
+    <consumer>.<event_type>.dead          where a message lands after its last attempt
+
+A handler that raises is retried after each delay of `EVENT_RETRY_DELAYS` (seconds,
+default 1,5,30,120), then parked in its dead-letter queue. `python -m servicekit.bus
+replay [queue]` moves parked messages back once the cause is fixed.
+"""
+
+import logging
+import sys
+import time
+from functools import cached_property
+
+from kombu import Connection, Exchange, Queue, binding
+from marshmallow import ValidationError
+from nameko.amqp.publish import Publisher
+from nameko.messaging import Consumer
+
+from servicekit import events, settings
+from servicekit.metrics import EVENTS_HANDLED
+
+log = logging.getLogger(__name__)
+
+REDELIVER = Exchange("hotelcs.redeliver", type="direct", durable=True)
+ATTEMPTS_HEADER = "x-hotelcs-attempts"
+
+
+def source_exchange(source: str) -> Exchange:
+    # Same name and type as nameko's own event exchanges, so nameko tools can read them.
+    return Exchange(f"{source}.events", type="topic", durable=True)
+
+
+def queue_name(consumer: str, event_type: str) -> str:
+    return f"{consumer}.{event_type}"
+
+
+def dead_letter_queue_name(queue: str) -> str:
+    return f"{queue}.dead"
+
+
+def retry_delays() -> list[float]:
+    raw = settings.env("EVENT_RETRY_DELAYS", "1,5,30,120")
+    return [float(d) for d in raw.split(",") if d.strip()]
+
+
+def delay_exchange(delay: float) -> Exchange:
+    return Exchange(f"hotelcs.delay.{int(delay * 1000)}ms", type="fanout", durable=True)
+
+
+def delay_queue(delay: float) -> Queue:
+    millis = int(delay * 1000)
+    return Queue(
+        f"hotelcs.retry.{millis}ms",
+        exchange=delay_exchange(delay),
+        durable=True,
+        queue_arguments={"x-message-ttl": millis, "x-dead-letter-exchange": REDELIVER.name},
+    )
+
+
+def consumer_queue(consumer: str, event_type: str) -> Queue:
+    name = queue_name(consumer, event_type)
+    source = events.CATALOGUE[event_type].source
+    return Queue(
+        name,
+        bindings=[
+            binding(source_exchange(source), routing_key=event_type),
+            binding(REDELIVER, routing_key=name),
+        ],
+        durable=True,
+    )
+
+
+def all_queues() -> list[Queue]:
+    queues = [
+        consumer_queue(consumer, event_type)
+        for consumer, types in events.SUBSCRIPTIONS.items()
+        for event_type in types
+    ]
+    dead = [Queue(dead_letter_queue_name(q.name), durable=True) for q in queues]
+    return queues + dead + [delay_queue(d) for d in retry_delays()]
+
+
+def declare_topology(amqp_uri: str) -> None:
+    """Declare every exchange and queue the catalogue needs; safe to repeat."""
+    with Connection(amqp_uri, transport_options={"max_retries": 1}) as conn:
+        channel = conn.default_channel
+        for source in {e.source for e in events.CATALOGUE.values()}:
+            source_exchange(source).declare(channel=channel)
+        REDELIVER.declare(channel=channel)
+        for queue in all_queues():
+            queue.maybe_bind(channel)
+            queue.declare()
+
+
+class EventSubscriber(Consumer):
+    """Decorate a service method to handle one event type; it receives an `Event`.
+
+    Example::
+
+        @subscribe("guest_checked_out")
+        def schedule_post_stay_revisit(self, event):
+            ...
+
+    The handler should make its effects idempotent on `event.event_id`
+    (`servicekit.idempotency.handle_once`). When it raises, the message is not lost:
+    it is retried after a delay, and after the last delay parked in the dead-letter queue.
+    """
+
+    def __init__(self, event_type: str, **kwargs):
+        if event_type not in events.CATALOGUE:
+            raise events.UnknownEvent(event_type)
+        self.event_type = event_type
+        super().__init__(queue=None, requeue_on_error=False, **kwargs)
+
+    def setup(self):
+        service = self.container.service_name
+        if self.event_type not in events.SUBSCRIPTIONS.get(service, ()):
+            raise events.UnknownEvent(
+                f"{service} handles {self.event_type} but servicekit.events.SUBSCRIPTIONS "
+                "does not list it, so its queue would not be declared up front"
+            )
+        declare_topology(self.amqp_uri)
+        self.queue = consumer_queue(service, self.event_type)
+        super().setup()
+
+    @cached_property
+    def publisher(self) -> Publisher:
+        return Publisher(self.amqp_uri, retry=True)
+
+    def handle_message(self, body, message):
+        try:
+            event = events.parse(body)
+        except (ValidationError, events.UnknownEvent, TypeError) as exc:
+            # A malformed envelope will never succeed: park it at once, keep it for a human.
+            log.error("malformed event parked", extra={"queue": self.queue.name})
+            self._park(message, body, f"malformed: {exc}")
+            self.consumer.ack_message(message)
+            return
+        super().handle_message(event, message)
+
+    def handle_message_processed(self, message, result=None, exc_info=None):
+        if exc_info is None:
+            EVENTS_HANDLED.labels(self.container.service_name, self.event_type, "ok").inc()
+            self.consumer.ack_message(message)
+            return
+        attempts = int((message.headers or {}).get(ATTEMPTS_HEADER, 0)) + 1
+        delays = retry_delays()
+        try:
+            if attempts <= len(delays):
+                self.publisher.publish(
+                    message.payload,
+                    exchange=delay_exchange(delays[attempts - 1]),
+                    routing_key=self.queue.name,
+                    headers={ATTEMPTS_HEADER: attempts},
+                    serializer="json",
+                )
+                outcome = "retried"
+            else:
+                self._park(message, message.payload, repr(exc_info[1])[:500])
+                outcome = "dead_lettered"
+        except Exception:
+            # The broker is unreachable: give the message back rather than lose it.
+            log.exception(
+                "could not schedule a retry; requeueing", extra={"queue": self.queue.name}
+            )
+            self.consumer.requeue_message(message)
+            return
+        EVENTS_HANDLED.labels(self.container.service_name, self.event_type, outcome).inc()
+        log.warning(
+            "event handler failed",
+            extra={"queue": self.queue.name, "attempt": attempts, "outcome": outcome},
+        )
+        self.consumer.ack_message(message)
+
+    def _park(self, message, body, reason: str) -> None:
+        self.publisher.publish(
+            body,
+            exchange="",
+            routing_key=dead_letter_queue_name(self.queue.name),
+            headers={**(message.headers or {}), "x-hotelcs-error": reason},
+            serializer="json",
+        )
+
+
+subscribe = EventSubscriber.decorator
+
+
+def replay(amqp_uri: str, queue: str | None = None) -> int:
+    """Move parked messages back to their queues (all of them, or one queue's)."""
+    names = [queue] if queue else [q.name for q in all_queues() if not q.name.endswith(".dead")]
+    moved = 0
+    with Connection(amqp_uri) as conn:
+        channel = conn.default_channel
+        producer = conn.Producer(channel=channel)
+        for name in names:
+            dead = dead_letter_queue_name(name)
+            while True:
+                message = channel.basic_get(dead)
+                if message is None:
+                    break
+                producer.publish(
+                    message.body,
+                    exchange="",
+                    routing_key=name,
+                    content_type=message.content_type,
+                    content_encoding=message.content_encoding,
+                    delivery_mode=2,
+                )
+                channel.basic_ack(message.delivery_info["delivery_tag"])
+                moved += 1
+    return moved
+
+
+def dead_letter_counts(amqp_uri: str, consumer: str | None = None) -> dict[str, int]:
+    """How many messages wait in each dead-letter queue (of one consumer, or all)."""
+    counts = {}
+    with Connection(amqp_uri, transport_options={"max_retries": 1}) as conn:
+        channel = conn.default_channel
+        for queue in all_queues():
+            if queue.name.endswith(".dead") and (
+                consumer is None or queue.name.startswith(f"{consumer}.")
+            ):
+                _, count, _ = channel.queue_declare(queue.name, durable=True, passive=True)
+                counts[queue.name] = count
+    return counts
+
+
+def wait_for_broker(amqp_uri: str, seconds: float) -> None:
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            with Connection(amqp_uri, connect_timeout=2) as conn:
+                conn.ensure_connection(max_retries=1)
+                return
+        except Exception:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
+
+
+def main(argv: list[str]) -> int:
+    uri = settings.amqp_uri()
+    if argv[:1] == ["declare"]:
+        declare_topology(uri)
+        print("declared", len(all_queues()), "queues")
+    elif argv[:1] == ["replay"]:
+        moved = replay(uri, argv[1] if len(argv) > 1 else None)
+        print("replayed", moved, "messages")
+    elif argv[:1] == ["dead"]:
+        for name, count in dead_letter_counts(uri).items():
+            if count:
+                print(f"{count:8d}  {name}")
+    else:
+        print("usage: python -m servicekit.bus declare | replay [queue] | dead", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

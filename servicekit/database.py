@@ -1,0 +1,169 @@
+"""Database sessions for nameko workers, and the tables every service's database carries.
+
+psycopg2 is a C library that eventlet cannot patch by itself; psycogreen makes its waits
+cooperative, so one slow query does not stall every other worker of the service.
+"""
+
+from contextlib import contextmanager
+from dataclasses import dataclass
+from weakref import WeakKeyDictionary
+
+from nameko.extensions import DependencyProvider
+from psycogreen.eventlet import patch_psycopg
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Column,
+    DateTime,
+    Engine,
+    Index,
+    MetaData,
+    String,
+    Table,
+    create_engine,
+    func,
+    text,
+)
+from sqlalchemy.dialects.postgresql import UUID
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.orm import Session, sessionmaker
+
+from servicekit import errors
+
+patch_psycopg()
+
+# One naming convention for every service, so alembic names constraints predictably.
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+@dataclass(frozen=True)
+class KitTables:
+    """The outbox, the inbox of handled events and the log of idempotent commands."""
+
+    outbox: Table
+    handled_events: Table
+    commands: Table
+
+
+def kit_tables(metadata: MetaData) -> KitTables:
+    """Add the kit's tables to a service's metadata (its models and migrations own them)."""
+    outbox = Table(
+        "outbox",
+        metadata,
+        Column("id", BigInteger, primary_key=True, autoincrement=True),
+        Column("event_id", UUID(as_uuid=True), nullable=False, unique=True),
+        Column("type", String(64), nullable=False),
+        Column("envelope", JSON, nullable=False),
+        Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+        Column("published_at", DateTime(timezone=True)),
+    )
+    # The relay reads only what is still to publish; a partial index keeps that cheap.
+    Index(
+        "ix_outbox_unpublished",
+        outbox.c.id,
+        postgresql_where=outbox.c.published_at.is_(None),
+    )
+    handled_events = Table(
+        "handled_events",
+        metadata,
+        Column("event_id", UUID(as_uuid=True), primary_key=True),
+        Column("type", String(64), nullable=False),
+        Column("handled_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    )
+    commands = Table(
+        "idempotent_commands",
+        metadata,
+        Column("key", String(200), primary_key=True),
+        Column("command", String(64), nullable=False),
+        Column("result", JSON, nullable=False),
+        Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    )
+    return KitTables(outbox=outbox, handled_events=handled_events, commands=commands)
+
+
+def make_engine(url: str, pool_size: int = 10) -> Engine:
+    return create_engine(
+        url,
+        pool_pre_ping=True,
+        pool_size=pool_size,
+        max_overflow=pool_size,
+        pool_timeout=5,
+        connect_args={"connect_timeout": 3, "application_name": "hotelcs"},
+    )
+
+
+def is_unavailable(exc: BaseException) -> bool:
+    """A database that cannot be reached (down, restarting), as opposed to a bad query."""
+    return isinstance(exc, OperationalError) or (
+        isinstance(exc, DBAPIError) and exc.connection_invalidated
+    )
+
+
+class Database(DependencyProvider):
+    """One SQLAlchemy session per worker, closed when the worker ends.
+
+    Example::
+
+        class GuestsService:
+            name = "guests"
+            db = Database(models.Base, owner="guests")
+
+            @rpc
+            def get(self, guest_id):
+                return self.db.get(models.Guest, guest_id)
+    """
+
+    def __init__(self, owner: str, url: str | None = None):
+        self.owner = owner
+        self.url = url
+        self.engine: Engine | None = None
+        self.sessions: sessionmaker | None = None
+        # keyed by worker, not kept in worker_ctx.data: that travels on as RPC headers
+        self.open_sessions: WeakKeyDictionary = WeakKeyDictionary()
+
+    def setup(self):
+        from servicekit import settings
+
+        self.engine = make_engine(self.url or settings.database_url(self.owner))
+        self.sessions = sessionmaker(self.engine, expire_on_commit=False)
+
+    def stop(self):
+        if self.engine is not None:
+            self.engine.dispose()
+
+    def get_dependency(self, worker_ctx) -> Session:
+        session = self.sessions()
+        self.open_sessions[worker_ctx] = session
+        return session
+
+    def worker_teardown(self, worker_ctx):
+        session = self.open_sessions.pop(worker_ctx, None)
+        if session is not None:
+            session.close()
+
+    @contextmanager
+    def session(self):
+        """A session for work outside an entrypoint's worker (relays, timers' helpers)."""
+        with self.sessions() as session:
+            yield session
+
+    def ping(self) -> bool:
+        try:
+            with self.engine.connect() as conn:
+                conn.execute(text("select 1"))
+            return True
+        except DBAPIError:
+            return False
+
+
+def translate_unavailable(exc: BaseException) -> BaseException:
+    """Map a lost database to the contract's 503, keeping every other error as it is."""
+    if is_unavailable(exc):
+        return errors.Unavailable("the database cannot be reached")
+    return exc

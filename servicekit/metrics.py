@@ -1,0 +1,148 @@
+"""Prometheus metrics (RED per entrypoint) and each service's /metrics and /health port.
+
+Labels name services, entrypoints, event types, routes and outcomes; never an id, a phone
+or anything else that grows with the data or says who a guest is.
+"""
+
+import logging
+import time
+from weakref import WeakKeyDictionary
+
+import eventlet
+from eventlet import wsgi
+from nameko.extensions import DependencyProvider
+from nameko.rpc import rpc
+from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, generate_latest
+
+from servicekit import settings
+
+log = logging.getLogger(__name__)
+
+ENTRYPOINT_CALLS = Counter(
+    "hotelcs_entrypoint_calls_total",
+    "Entrypoint calls (RPC, event handlers, timers) by outcome: ok, rejected, error.",
+    ["service", "entrypoint", "outcome"],
+)
+ENTRYPOINT_DURATION = Histogram(
+    "hotelcs_entrypoint_duration_seconds",
+    "How long an entrypoint's worker ran.",
+    ["service", "entrypoint"],
+    buckets=(0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+EVENTS_HANDLED = Counter(
+    "hotelcs_events_handled_total",
+    "Events consumed, by outcome: ok, retried, dead_lettered.",
+    ["service", "event_type", "outcome"],
+)
+OUTBOX_PUBLISHED = Counter(
+    "hotelcs_outbox_published_total", "Events the outbox relay published.", ["service"]
+)
+OUTBOX_FAILURES = Counter(
+    "hotelcs_outbox_publish_failures_total",
+    "Rounds of the outbox relay that could not publish (broker or database away).",
+    ["service"],
+)
+OUTBOX_LAG = Histogram(
+    "hotelcs_outbox_lag_seconds",
+    "From an event's commit to its publication.",
+    ["service"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+)
+JOB_RUNS = Counter("hotelcs_job_items_total", "Items a scheduled job acted on.", ["service", "job"])
+DEAD_LETTERS = Gauge(
+    "hotelcs_dead_letter_messages", "Messages parked in a dead-letter queue.", ["queue"]
+)
+
+
+class Metrics(DependencyProvider):
+    """Counts every worker of the service and serves /metrics and /health on its port.
+
+    `/health` answers 200 `{"status": "ok"}` while the service's database answers, 503 if not.
+    """
+
+    def __init__(self, owner: str):
+        self.owner = owner
+        self.port: int | None = None
+        self.server = None
+        self.started: WeakKeyDictionary = WeakKeyDictionary()
+
+    def setup(self):
+        self.port = settings.metrics_port(self.owner)
+
+    def start(self):
+        sock = eventlet.listen(("127.0.0.1", self.port))
+        self.port = sock.getsockname()[1]
+        self.server = self.container.spawn_managed_thread(
+            lambda: wsgi.server(sock, self.wsgi_app, log_output=False, log=log)
+        )
+
+    def stop(self):
+        if self.server is not None:
+            self.server.kill()
+
+    def kill(self):
+        self.stop()
+
+    def wsgi_app(self, environ, start_response):
+        path = environ.get("PATH_INFO", "")
+        if path == "/health":
+            ok = self.healthy()
+            start_response(
+                "200 OK" if ok else "503 Service Unavailable",
+                [("Content-Type", "application/json")],
+            )
+            return [b'{"status": "ok"}' if ok else b'{"status": "degraded"}']
+        if path == "/metrics":
+            self.refresh_dead_letters()
+            start_response("200 OK", [("Content-Type", CONTENT_TYPE_LATEST)])
+            return [generate_latest()]
+        start_response("404 Not Found", [("Content-Type", "text/plain")])
+        return [b"not found"]
+
+    def healthy(self) -> bool:
+        from servicekit.database import Database
+
+        databases = [d for d in self.container.dependencies if isinstance(d, Database)]
+        return all(d.ping() for d in databases)
+
+    def refresh_dead_letters(self) -> None:
+        from servicekit import bus
+
+        service = self.container.service_name
+        try:
+            counts = bus.dead_letter_counts(settings.amqp_uri(), consumer=service)
+        except Exception:
+            return  # the broker being away shows in /health of the gateway, not here
+        for queue, count in counts.items():
+            DEAD_LETTERS.labels(queue).set(count)
+
+    def worker_setup(self, worker_ctx):
+        self.started[worker_ctx] = time.perf_counter()
+
+    def worker_result(self, worker_ctx, result=None, exc_info=None):
+        started = self.started.pop(worker_ctx, None)
+        entrypoint = worker_ctx.entrypoint.method_name
+        service = self.container.service_name
+        if exc_info is None:
+            outcome = "ok"
+        elif isinstance(exc_info[1], worker_ctx.entrypoint.expected_exceptions or ()):
+            outcome = "rejected"
+        else:
+            outcome = "error"
+        ENTRYPOINT_CALLS.labels(service, entrypoint, outcome).inc()
+        if started is not None:
+            ENTRYPOINT_DURATION.labels(service, entrypoint).observe(time.perf_counter() - started)
+
+    def get_dependency(self, worker_ctx):
+        return self
+
+
+class HealthRpc:
+    """Mixin for a service class: the `health` RPC that the gateway's /health asks.
+
+    The class must have `metrics = Metrics(<name>)`.
+    """
+
+    @rpc
+    def health(self) -> dict:
+        return {"status": "ok" if self.metrics.healthy() else "degraded"}

@@ -1,0 +1,164 @@
+"""The transactional outbox: an event commits with the change it announces.
+
+`record()` adds the event's envelope to the `outbox` table in the caller's transaction.
+The `OutboxRelay` extension then publishes committed events in commit order, with
+publisher confirms, and marks them published. It wakes at once when this process commits
+an event and polls for the rest (other replicas, rows left while the broker was away).
+Replicas take turns through a PostgreSQL advisory lock, so order holds across them.
+Delivery is at least once; consumers are idempotent on `event_id`.
+"""
+
+import logging
+import zlib
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import eventlet
+from eventlet.event import Event as Signal
+from nameko import config
+from nameko.amqp.publish import Publisher
+from nameko.extensions import DependencyProvider
+from sqlalchemy import delete, event, func, select, text, update
+from sqlalchemy.orm import Session
+
+from servicekit import bus, events, settings
+from servicekit.database import KitTables, make_engine
+from servicekit.metrics import OUTBOX_FAILURES, OUTBOX_LAG, OUTBOX_PUBLISHED
+
+log = logging.getLogger(__name__)
+
+_PENDING = "outbox_pending"
+_relays: set["OutboxRelay"] = set()
+
+
+def record(session: Session, kit: KitTables, event_type: str, data: dict[str, Any]) -> dict:
+    """Add an event to the outbox in `session`'s transaction; returns its envelope."""
+    body = events.envelope(event_type, data)
+    session.execute(
+        kit.outbox.insert().values(event_id=body["event_id"], type=event_type, envelope=body)
+    )
+    session.info[_PENDING] = True
+    return body
+
+
+@event.listens_for(Session, "after_commit")
+def _wake_relays(session: Session) -> None:
+    if session.info.pop(_PENDING, False):
+        for relay in list(_relays):
+            relay.wake()
+
+
+@event.listens_for(Session, "after_rollback")
+def _forget_pending(session: Session) -> None:
+    session.info.pop(_PENDING, None)
+
+
+class OutboxRelay(DependencyProvider):
+    """Publishes a service's outbox. Declare it on the service class::
+
+    class ComplaintsService:
+        name = "complaints"
+        relay = OutboxRelay("complaints", models.KIT)
+    """
+
+    batch = 200
+    poll_seconds = 1.0
+    keep_published = timedelta(days=7)
+
+    def __init__(self, owner: str, kit: KitTables):
+        self.owner = owner
+        self.kit = kit
+        self.signal = Signal()
+        self.running = False
+        self.lock_key = zlib.crc32(f"outbox:{owner}".encode())
+
+    def setup(self):
+        self.engine = make_engine(settings.database_url(self.owner), pool_size=2)
+        self.publisher = Publisher(config["AMQP_URI"], retry=False)
+
+    def start(self):
+        self.running = True
+        _relays.add(self)
+        self.container.spawn_managed_thread(self.run, identifier=f"{self.owner}.outbox_relay")
+
+    def stop(self):
+        self.running = False
+        _relays.discard(self)
+        self.wake()
+
+    def kill(self):
+        self.stop()
+
+    def wake(self):
+        if not self.signal.ready():
+            self.signal.send(True)
+
+    def run(self):
+        failures = 0
+        last_purge = datetime.min.replace(tzinfo=UTC)
+        declared = False
+        while self.running:
+            try:
+                if not declared:
+                    bus.declare_topology(config["AMQP_URI"])
+                    declared = True
+                while self.running and self.publish_batch() == self.batch:
+                    pass
+                failures = 0
+                if datetime.now(UTC) - last_purge > timedelta(hours=1):
+                    self.purge_published()
+                    last_purge = datetime.now(UTC)
+            except Exception:
+                failures += 1
+                OUTBOX_FAILURES.labels(self.owner).inc()
+                log.warning("outbox relay could not publish; will retry", exc_info=True)
+                eventlet.sleep(min(0.2 * 2**failures, 5))
+                continue
+            with eventlet.Timeout(self.poll_seconds, False):
+                self.signal.wait()
+            self.signal = Signal()
+
+    def publish_batch(self) -> int:
+        """Publish the oldest unpublished events; how many it published."""
+        outbox = self.kit.outbox
+        with self.engine.begin() as conn:
+            if not conn.execute(
+                text("select pg_try_advisory_xact_lock(:k)"), {"k": self.lock_key}
+            ).scalar():
+                return 0
+            rows = conn.execute(
+                select(outbox.c.id, outbox.c.envelope, outbox.c.created_at)
+                .where(outbox.c.published_at.is_(None))
+                .order_by(outbox.c.id)
+                .limit(self.batch)
+            ).all()
+            if not rows:
+                return 0
+            for row in rows:
+                self.publisher.publish(
+                    row.envelope,
+                    exchange=bus.source_exchange(row.envelope["source"]),
+                    routing_key=row.envelope["type"],
+                    message_id=row.envelope["event_id"],
+                    serializer="json",
+                    delivery_mode=2,
+                )
+            conn.execute(
+                update(outbox)
+                .where(outbox.c.id.in_([r.id for r in rows]))
+                .values(published_at=func.now())
+            )
+        now = datetime.now(UTC)
+        for row in rows:
+            OUTBOX_LAG.labels(self.owner).observe((now - row.created_at).total_seconds())
+        OUTBOX_PUBLISHED.labels(self.owner).inc(len(rows))
+        return len(rows)
+
+    def purge_published(self) -> None:
+        outbox = self.kit.outbox
+        with self.engine.begin() as conn:
+            conn.execute(
+                delete(outbox).where(
+                    outbox.c.published_at < datetime.now(UTC) - self.keep_published
+                )
+            )

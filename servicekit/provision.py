@@ -1,0 +1,84 @@
+"""Set a machine up for the suite: check the broker and the database, create and migrate
+every database, declare the bus, load the default hotel set-up once.
+
+    python -m servicekit.provision          # what `make run` and `make test` do first
+
+It says plainly what is missing when RabbitMQ or PostgreSQL cannot be reached.
+"""
+
+import importlib
+import sys
+
+from kombu import Connection
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session
+
+from servicekit import bus, migrations, settings
+
+
+def check_broker() -> str | None:
+    uri = settings.amqp_uri()
+    try:
+        with Connection(uri, connect_timeout=3) as conn:
+            conn.ensure_connection(max_retries=1)
+    except Exception as exc:
+        return (
+            f"RabbitMQ cannot be reached at {_safe(uri)} ({exc.__class__.__name__}). "
+            "Start it (e.g. `rabbitmq-server -detached`) or set AMQP_URI."
+        )
+    return None
+
+
+def check_database() -> str | None:
+    url = make_url(settings.database_url("gateway")).set(database="postgres")
+    try:
+        engine = create_engine(url, connect_args={"connect_timeout": 3})
+        with engine.connect() as conn:
+            conn.execute(text("select 1"))
+        engine.dispose()
+    except Exception as exc:
+        return (
+            f"PostgreSQL cannot be reached at {url.host}:{url.port or 5432} "
+            f"({exc.__class__.__name__}). Start it (e.g. `pg_ctlcluster "
+            "--skip-systemctl-redirect <version> main start`) or set <OWNER>_DATABASE_URL."
+        )
+    return None
+
+
+def load_defaults(owner: str) -> None:
+    """Run `<package>.seed.load_defaults(session)` where an owner has one."""
+    try:
+        seed = importlib.import_module(f"{migrations.OWNERS[owner]}.seed")
+    except ModuleNotFoundError:
+        return
+    engine = create_engine(settings.database_url(owner))
+    with Session(engine) as session:
+        seed.load_defaults(session)
+        session.commit()
+    engine.dispose()
+
+
+def main() -> int:
+    problems = [p for p in (check_broker(), check_database()) if p]
+    if problems:
+        for problem in problems:
+            print(f"error: {problem}", file=sys.stderr)
+        return 1
+    for owner in migrations.OWNERS:
+        migrations.upgrade(owner)
+        load_defaults(owner)
+    bus.declare_topology(settings.amqp_uri())
+    print("databases migrated, bus declared, defaults loaded")
+    return 0
+
+
+def _safe(uri: str) -> str:
+    parts = make_url(uri.replace("amqp://", "postgresql://", 1))
+    return (
+        f"amqp://{parts.host}:{parts.port or 5672}{'/' + parts.database if parts.database else '/'}"
+    )
+
+
+if __name__ == "__main__":
+    sys.exit(main())

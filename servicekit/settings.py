@@ -1,0 +1,80 @@
+"""Settings from environment variables, each with a default that works on one machine.
+
+Every service reads what it needs through these functions, so the names and defaults are
+written down once. Nothing personal or secret is ever logged from here.
+"""
+
+import os
+from datetime import time
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+DEFAULT_PG = "postgresql+psycopg2://postgres@127.0.0.1:5432"
+SERVICES = ("guests", "reservations", "complaints", "revisits", "notifications")
+
+# The port on which each service serves /metrics and /health; the gateway has its own.
+METRICS_PORTS = {
+    "gateway": 9100,
+    "guests": 9101,
+    "reservations": 9102,
+    "complaints": 9103,
+    "revisits": 9104,
+    "notifications": 9105,
+}
+
+DEPARTMENTS = (
+    "front_office",
+    "housekeeping",
+    "engineering",
+    "food_beverage",
+    "security",
+    "finance",
+    "customer_service",
+)
+
+
+def env(name: str, default: str) -> str:
+    value = os.environ.get(name)
+    return default if value is None or value == "" else value
+
+
+def amqp_uri() -> str:
+    return env("AMQP_URI", "amqp://guest:guest@127.0.0.1:5672/")
+
+
+def database_url(owner: str) -> str:
+    """The database of one owner (a service or the gateway): `<OWNER>_DATABASE_URL`."""
+    prefix = env("DATABASE_NAME_PREFIX", "hotelcs")
+    return env(f"{owner.upper()}_DATABASE_URL", f"{DEFAULT_PG}/{prefix}_{owner}")
+
+
+def metrics_port(owner: str) -> int:
+    return int(env(f"{owner.upper()}_METRICS_PORT", str(METRICS_PORTS[owner])))
+
+
+def hotel_tz() -> ZoneInfo:
+    return ZoneInfo(env("HOTEL_TZ", "UTC"))
+
+
+def hotel_time(name: str, default: str) -> time:
+    hours, minutes = env(name, default).split(":")
+    return time(int(hours), int(minutes))
+
+
+def departments() -> tuple[str, ...]:
+    configured = os.environ.get("HOTEL_DEPARTMENTS")
+    if configured:
+        return tuple(d.strip() for d in configured.split(",") if d.strip())
+    return DEPARTMENTS
+
+
+def decimal_setting(name: str, default: str) -> Decimal:
+    return Decimal(env(name, default))
+
+
+def int_setting(name: str, default: int) -> int:
+    return int(env(name, str(default)))
+
+
+def float_setting(name: str, default: float) -> float:
+    return float(env(name, str(default)))

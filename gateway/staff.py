@@ -46,7 +46,8 @@ def _event_data(staff: Staff) -> dict:
 
 
 def register(session: Session, data: dict) -> dict:
-    """Create a staff account; `data` is already shaped by `schemas.StaffCreate`."""
+    """Create a staff account in `session` (the caller commits); `data` is shaped by
+    `schemas.StaffCreate`."""
     role = data["role"]
     department = data.get("department")
     if role in ROLES_WITH_DEPARTMENT and not department:
@@ -70,7 +71,6 @@ def register(session: Session, data: dict) -> dict:
         existing = session.scalar(select(Staff.id).where(Staff.username == data["username"]))
         raise errors.Conflict("that username is taken", {"existing_id": existing}) from None
     outbox.record(session, KIT, "staff_registered", _event_data(staff))
-    session.commit()
     return as_dict(staff)
 
 
@@ -107,7 +107,8 @@ def ensure_first_admin(session: Session) -> None:
             session,
             {"username": "admin", "password": password, "name": "Administrator", "role": "admin"},
         )
-    except errors.Conflict:
+        session.commit()
+    except (errors.Conflict, IntegrityError):
         session.rollback()  # another gateway process created it at the same moment
 
 

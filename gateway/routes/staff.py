@@ -2,8 +2,10 @@
 
 from gateway import staff
 from gateway.http import ADMINS, MANAGERS, route
+from gateway.models import KIT
 from gateway.schemas.common import page_of
 from gateway.schemas.staff import Staff, StaffCreate, StaffQuery
+from servicekit.idempotency import run_command_once
 from servicekit.pages import decode_cursor, encode_cursor
 
 
@@ -22,7 +24,13 @@ class StaffRoutes:
         '"Lucía Pérez", "role": "manager", "department": "housekeeping"}`',
     )
     def create_staff(self, call):
-        return staff.register(self.db, call.body)
+        return run_command_once(
+            self.db,
+            KIT,
+            "create_staff",
+            call.idempotency_key,
+            lambda: staff.register(self.db, call.body),
+        )
 
     @route(
         "GET",

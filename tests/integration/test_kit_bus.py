@@ -1,0 +1,201 @@
+"""The bus and the outbox, end to end through real RabbitMQ and PostgreSQL.
+
+A stand-in consumer named like a real one (its queues come from SUBSCRIPTIONS) counts
+what it handles in that service's own test database.
+"""
+
+import pytest
+from kombu import Connection
+from kombu.exceptions import OperationalError as BrokerError
+from prometheus_client import REGISTRY
+from sqlalchemy import create_engine, func, select
+
+from gateway.models import KIT as GATEWAY_KIT
+from servicekit import bus, outbox, settings
+from servicekit.database import Database
+from servicekit.idempotency import handle_once
+from services.notifications.models import KIT as NOTIFICATIONS_KIT
+from tests.support import wait_for
+
+handled: list[str] = []
+failing = {"on": False}
+
+
+class StaffListener:
+    """Stands in for a consuming service: handles `staff_registered` exactly once."""
+
+    name = "notifications"
+    db = Database("notifications")
+
+    @bus.subscribe("staff_registered")
+    def on_staff_registered(self, event):
+        if failing["on"]:
+            raise RuntimeError("the handler is broken until someone fixes it")
+        with self.db.begin():
+            if handle_once(self.db, NOTIFICATIONS_KIT, event):
+                handled.append(event.data["username"])
+
+
+@pytest.fixture(autouse=True)
+def reset_listener():
+    handled.clear()
+    failing["on"] = False
+
+
+def handled_count() -> int:
+    engine = create_engine(settings.database_url("notifications"))
+    with engine.connect() as conn:
+        count = conn.execute(
+            select(func.count()).select_from(NOTIFICATIONS_KIT.handled_events)
+        ).scalar_one()
+    engine.dispose()
+    return count
+
+
+def published_envelopes() -> list[dict]:
+    engine = create_engine(settings.database_url("gateway"))
+    with engine.connect() as conn:
+        rows = conn.execute(
+            select(GATEWAY_KIT.outbox.c.envelope, GATEWAY_KIT.outbox.c.published_at).order_by(
+                GATEWAY_KIT.outbox.c.id
+            )
+        ).all()
+    engine.dispose()
+    return rows
+
+
+def test_a_change_through_the_gateway_reaches_a_consumer_once_even_delivered_twice(
+    start_services, suite_config, rabbit_config
+):
+    from gateway.service import GatewayService
+    from tests.support import Api
+
+    start_services(GatewayService, StaffListener)
+    api = Api(f"http://127.0.0.1:{suite_config['port']}").as_admin()
+
+    created = api.post(
+        "/staff",
+        {"username": "marta", "password": "long-enough", "name": "Marta", "role": "agent"},
+    )
+    assert created.status_code == 201, created.text
+    wait_for(lambda: "marta" in handled)
+
+    # The broker redelivers (a lost ack, a consumer restart): the effect must not repeat.
+    envelope = next(e for e, _ in published_envelopes() if e["data"]["username"] == "marta")
+    from nameko import config
+
+    with Connection(config["AMQP_URI"]) as conn:
+        producer = conn.Producer()
+        for _ in range(2):
+            producer.publish(
+                envelope,
+                exchange=bus.source_exchange("gateway"),
+                routing_key="staff_registered",
+                serializer="json",
+            )
+    wait_for(lambda: handled_count() == 2)  # the admin created at start, and marta
+    assert handled.count("marta") == 1
+
+
+def test_the_relay_keeps_an_event_while_the_broker_cannot_be_reached(
+    start_services, suite_config, rabbit_config
+):
+    from nameko import config
+    from nameko.amqp.publish import Publisher
+
+    # The gateway's change commits with its event, but nothing can reach the broker.
+    relay = outbox.OutboxRelay("gateway", GATEWAY_KIT)
+    relay.engine = create_engine(settings.database_url("gateway"))
+    relay.publisher = Publisher("amqp://guest:guest@127.0.0.1:1/", retry=False)
+    session_engine = create_engine(settings.database_url("gateway"))
+    from sqlalchemy.orm import Session
+
+    with Session(session_engine) as session:
+        outbox.record(
+            session,
+            GATEWAY_KIT,
+            "staff_registered",
+            {"staff_id": 99, "username": "late", "name": "Late", "role": "agent"},
+        )
+        session.commit()
+    with pytest.raises(BrokerError):
+        relay.publish_batch()
+    assert [p for e, p in published_envelopes() if e["data"]["username"] == "late"] == [None]
+
+    # The broker is back: the relay publishes what waited, and the consumer gets it.
+    start_services(StaffListener)
+    relay.publisher = Publisher(config["AMQP_URI"], retry=False)
+    assert relay.publish_batch() == 1
+    wait_for(lambda: "late" in handled)
+    assert all(p is not None for _, p in published_envelopes())
+
+
+def test_a_failing_handler_is_retried_then_parked_then_replayed(start_services, rabbit_config):
+    from nameko import config
+
+    failing["on"] = True
+    start_services(StaffListener)
+    queue = bus.queue_name("notifications", "staff_registered")
+    before = (
+        REGISTRY.get_sample_value(
+            "hotelcs_events_handled_total",
+            {
+                "service": "notifications",
+                "event_type": "staff_registered",
+                "outcome": "dead_lettered",
+            },
+        )
+        or 0.0
+    )
+
+    envelope = outbox.events.envelope(
+        "staff_registered", {"staff_id": 5, "username": "pepe", "name": "Pepe", "role": "agent"}
+    )
+    with Connection(config["AMQP_URI"]) as conn:
+        conn.Producer().publish(
+            envelope,
+            exchange=bus.source_exchange("gateway"),
+            routing_key="staff_registered",
+            serializer="json",
+        )
+
+    # one first attempt plus one per retry delay, then parked
+    wait_for(lambda: bus.dead_letter_counts(config["AMQP_URI"]).get(f"{queue}.dead") == 1)
+    assert handled == []
+    after = REGISTRY.get_sample_value(
+        "hotelcs_events_handled_total",
+        {"service": "notifications", "event_type": "staff_registered", "outcome": "dead_lettered"},
+    )
+    assert after == before + 1
+
+    # Someone fixes the handler and replays the queue with the documented command.
+    failing["on"] = False
+    assert bus.replay(config["AMQP_URI"], queue) == 1
+    wait_for(lambda: handled == ["pepe"])
+    assert bus.dead_letter_counts(config["AMQP_URI"])[f"{queue}.dead"] == 0
+
+
+def test_other_messages_keep_flowing_past_a_poisoned_one(start_services, rabbit_config):
+    from nameko import config
+
+    start_services(StaffListener)
+    with Connection(config["AMQP_URI"]) as conn:
+        producer = conn.Producer()
+        producer.publish(
+            {"not": "an envelope"},
+            exchange=bus.source_exchange("gateway"),
+            routing_key="staff_registered",
+            serializer="json",
+        )
+        producer.publish(
+            outbox.events.envelope(
+                "staff_registered",
+                {"staff_id": 6, "username": "rosa", "name": "Rosa", "role": "agent"},
+            ),
+            exchange=bus.source_exchange("gateway"),
+            routing_key="staff_registered",
+            serializer="json",
+        )
+    wait_for(lambda: handled == ["rosa"])
+    queue = bus.queue_name("notifications", "staff_registered")
+    wait_for(lambda: bus.dead_letter_counts(config["AMQP_URI"])[f"{queue}.dead"] == 1)

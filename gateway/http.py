@@ -110,7 +110,11 @@ class Call:
 
 
 def route(method: str, path: str, *, roles: frozenset, summary: str, tag: str, **options):
-    """Declare an endpoint; see the module's docstring."""
+    """Declare an endpoint; see the module's docstring.
+
+    A POST that creates something (status 201) honours `Idempotency-Key` unless told not to.
+    """
+    options.setdefault("idempotent", method == "POST" and options.get("status") == 201)
     spec = RouteSpec(method=method, path=path, roles=roles, summary=summary, tag=tag, **options)
     ROUTES.append(spec)
 

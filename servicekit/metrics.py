@@ -70,7 +70,7 @@ class Metrics(DependencyProvider):
         self.port = settings.metrics_port(self.owner)
 
     def start(self):
-        sock = eventlet.listen(("127.0.0.1", self.port))
+        sock = eventlet.listen((settings.metrics_address(), self.port))
         self.port = sock.getsockname()[1]
         self.server = self.container.spawn_managed_thread(
             lambda: wsgi.server(sock, self.wsgi_app, log_output=False, log=log)

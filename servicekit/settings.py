@@ -42,10 +42,20 @@ def amqp_uri() -> str:
     return env("AMQP_URI", "amqp://guest:guest@127.0.0.1:5672/")
 
 
+def database_server() -> str:
+    """Where the suite's databases live, unless an owner names its own URL."""
+    return env("DATABASE_SERVER", DEFAULT_PG)
+
+
 def database_url(owner: str) -> str:
-    """The database of one owner (a service or the gateway): `<OWNER>_DATABASE_URL`."""
+    """The database of one owner (a service or the gateway): `<OWNER>_DATABASE_URL`, or
+    `<DATABASE_NAME_PREFIX>_<owner>` on `DATABASE_SERVER`."""
     prefix = env("DATABASE_NAME_PREFIX", "hotelcs")
-    return env(f"{owner.upper()}_DATABASE_URL", f"{DEFAULT_PG}/{prefix}_{owner}")
+    return env(f"{owner.upper()}_DATABASE_URL", f"{database_server()}/{prefix}_{owner}")
+
+
+def metrics_address() -> str:
+    return env("METRICS_ADDRESS", "127.0.0.1")
 
 
 def metrics_port(owner: str) -> int:

@@ -27,7 +27,7 @@ def use_test_databases() -> None:
 
 
 def recreate_test_databases() -> None:
-    admin = create_engine(f"{settings.DEFAULT_PG}/postgres", isolation_level="AUTOCOMMIT")
+    admin = create_engine(f"{settings.database_server()}/postgres", isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         for owner in OWNERS:
             name = f"{TEST_DB_PREFIX}_{owner}"

@@ -12,9 +12,9 @@ from zoneinfo import ZoneInfo
 DEFAULT_PG = "postgresql+psycopg2://postgres@127.0.0.1:5432"
 SERVICES = ("guests", "reservations", "complaints", "revisits", "notifications")
 
-# The port on which each service serves /metrics and /health; the gateway has its own.
+# The port on which each service serves /metrics and /health (the gateway serves both on
+# its HTTP port).
 METRICS_PORTS = {
-    "gateway": 9100,
     "guests": 9101,
     "reservations": 9102,
     "complaints": 9103,

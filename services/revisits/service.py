@@ -1,9 +1,23 @@
-"""The revisits service's entrypoints."""
+"""The revisits service's entrypoints: follow-up calls scheduled from the bus, the agents'
+worklist and outcomes, sign-off by department managers, the evaluation and commissions.
 
+The rules live in `domain`; `scheduling`, `calls`, `followups` and `evaluation` do the
+database work; this class only wires them to RPC, events and the timer.
+"""
+
+from nameko.rpc import ServiceRpc, rpc
+from nameko.timer import timer
+
+from servicekit import errors
+from servicekit.bus import subscribe
 from servicekit.database import Database
-from servicekit.metrics import HealthRpc, Metrics
+from servicekit.idempotency import handle_once, run_command_once
+from servicekit.metrics import JOB_RUNS, HealthRpc, Metrics
 from servicekit.outbox import OutboxRelay
+from services.revisits import calls, evaluation, followups, scheduling
 from services.revisits.models import KIT
+
+REMINDERS_JOB = "revisit-reminders"
 
 
 class RevisitsService(HealthRpc):
@@ -12,3 +26,115 @@ class RevisitsService(HealthRpc):
     db = Database("revisits")
     relay = OutboxRelay("revisits", KIT)
     metrics = Metrics("revisits")
+    complaints = ServiceRpc("complaints", expiration=followups.FILING_TIMEOUT)
+
+    # --- what other services announce --------------------------------------------------
+
+    @subscribe("guest_registered")
+    def on_guest_registered(self, event):
+        self._once(event, scheduling.remember_guest, event.data, event.occurred_at)
+
+    @subscribe("guest_updated")
+    def on_guest_updated(self, event):
+        self._once(event, scheduling.remember_guest, event.data, event.occurred_at)
+
+    @subscribe("staff_registered")
+    def on_staff_registered(self, event):
+        self._once(event, scheduling.remember_staff, event.data, event.occurred_at)
+
+    @subscribe("staff_updated")
+    def on_staff_updated(self, event):
+        self._once(event, scheduling.remember_staff, event.data, event.occurred_at)
+
+    @subscribe("guest_checked_out")
+    def on_guest_checked_out(self, event):
+        """A `post_stay` revisit due the day after check-out; the commission ledger."""
+        self._once(event, scheduling.schedule_post_stay, event.data)
+
+    @subscribe("complaint_filed")
+    def on_complaint_filed(self, event):
+        """A `complaint` revisit due within three days of the complaint's receipt."""
+        self._once(event, scheduling.schedule_complaint_call, event.data)
+
+    @subscribe("complaint_resolved")
+    def on_complaint_resolved(self, event):
+        self._once(event, scheduling.note_complaint_resolved, event.data)
+
+    def _once(self, event, effect, *args):
+        with self.db.begin():
+            if handle_once(self.db, KIT, event):
+                effect(self.db, *args)
+
+    # --- the agents' worklist -----------------------------------------------------------
+
+    @rpc(expected_exceptions=errors.EXPECTED)
+    def list_revisits(self, filters: dict, limit: int = 50, cursor: str | None = None) -> dict:
+        """`filters`: {"status": "due", "overdue": true, "agent": "ana", "guest_id": 7,
+        "kind": "complaint", "due_before": "2026-11-25"}, each optional."""
+        return calls.worklist(self.db, filters, limit, cursor)
+
+    @rpc(expected_exceptions=errors.EXPECTED)
+    def get_revisit(self, revisit_id: int) -> dict:
+        return calls.show(self.db, calls.find(self.db, revisit_id))
+
+    @rpc(expected_exceptions=errors.EXPECTED)
+    def take_revisit(self, revisit_id: int, actor: dict) -> dict:
+        revisit = calls.take(self.db, revisit_id, actor)
+        self.db.commit()
+        return calls.show(self.db, revisit)
+
+    @rpc(expected_exceptions=errors.EXPECTED)
+    def record_outcome(
+        self, revisit_id: int, outcome: dict, actor: dict, idempotency_key: str | None = None
+    ) -> dict:
+        """Example `outcome`: {"reached": true, "notes": "happy", "satisfaction": 4,
+        "items": [{"kind": "complaint", "text": "noisy lift", "department": "engineering"}],
+        "pending_question": {"text": "late check-out next time?",
+        "respond_by": "2026-11-25T12:00:00+00:00"}}. Complaint items are then filed with the
+        complaints service; one it cannot take now is filed by the reminders job later."""
+
+        def execute():
+            revisit = calls.record_outcome(self.db, revisit_id, outcome, actor)
+            return {"item_ids": [i.id for i in revisit.items if i.kind == "complaint"]}
+
+        recorded = run_command_once(self.db, KIT, "record_outcome", idempotency_key, execute)
+        if recorded["item_ids"]:
+            followups.file_complaint_items(self.db, self.complaints, recorded["item_ids"])
+        return calls.show(self.db, calls.find(self.db, revisit_id))
+
+    @rpc(expected_exceptions=errors.EXPECTED)
+    def sign_off_item(self, revisit_id: int, item_id: int, result: str, actor: dict) -> dict:
+        """Example: sign_off_item(3, 7, "the lift was repaired on Monday", manager)."""
+        item = calls.sign_off(self.db, revisit_id, item_id, result, actor)
+        self.db.commit()
+        return calls.show(self.db, item.revisit)
+
+    # --- the evaluation -----------------------------------------------------------------
+
+    @rpc(expected_exceptions=errors.EXPECTED)
+    def report(self, year: int, month: int | None = None) -> dict:
+        return evaluation.report(self.db, year, month)
+
+    @rpc(expected_exceptions=errors.EXPECTED)
+    def commissions(self, month: str) -> dict:
+        """`month` as "2026-11"."""
+        return evaluation.commissions(self.db, month)
+
+    # --- the reminders job --------------------------------------------------------------
+
+    @timer(interval=60)
+    def revisit_reminders(self):
+        self._reminders()
+
+    @rpc(expected_exceptions=errors.EXPECTED)
+    def run_job(self, job: str, options: dict) -> dict:
+        """`POST /admin/jobs/revisit-reminders`: {"job", "reminded", "filed", "pending"}."""
+        if job != REMINDERS_JOB:
+            raise errors.NotFound(f"the revisits service runs no job called {job}")
+        return self._reminders()
+
+    def _reminders(self) -> dict:
+        reminded = followups.send_reminders(self.db)
+        filing = followups.file_complaint_items(self.db, self.complaints)
+        JOB_RUNS.labels("revisits", REMINDERS_JOB).inc(reminded + filing["filed"])
+        return {"job": REMINDERS_JOB, "reminded": reminded, **filing}

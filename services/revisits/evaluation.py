@@ -1,0 +1,93 @@
+"""The year-end evaluation of the revisit plan, and the agents' monthly commissions."""
+
+from collections import defaultdict
+from decimal import Decimal
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from servicekit import errors
+from services.revisits import domain
+from services.revisits.calls import today
+from services.revisits.models import CommissionCredit, Revisit, RevisitItem
+
+
+def report(session: Session, year: int, month: int | None = None) -> dict:
+    """The revisits planned (due) in the year, or in one month of it, evaluated."""
+    if month is not None and not 1 <= month <= 12:
+        raise errors.ValidationFailed.on("month", "must be 1 to 12")
+    start, end = domain.month_bounds(year, month)
+    revisits = session.scalars(
+        select(Revisit).where(Revisit.due_date >= start, Revisit.due_date < end)
+    ).all()
+    kinds: dict[int, list[str]] = defaultdict(list)
+    if revisits:
+        for revisit_id, kind in session.execute(
+            select(RevisitItem.revisit_id, RevisitItem.kind).where(
+                RevisitItem.revisit_id.in_([r.id for r in revisits])
+            )
+        ):
+            kinds[revisit_id].append(kind)
+    calls = [
+        domain.PlannedCall(
+            kind=r.kind,
+            status=r.status,
+            due_date=r.due_date,
+            completed_on=domain.hotel_day(r.completed_at) if r.completed_at else None,
+            agent=r.agent_username,
+            agent_id=r.agent_id,
+            satisfaction=r.satisfaction,
+            item_kinds=tuple(kinds[r.id]),
+        )
+        for r in revisits
+    ]
+    return {
+        "year": year,
+        "month": month,
+        **domain.evaluate(calls, today()),
+    }
+
+
+def commissions(session: Session, month: str) -> dict:
+    """Per agent, the returning guests' stays checked out in `month` (YYYY-MM) credited to
+    them, their consumption and the commission on it."""
+    try:
+        year, number = (int(part) for part in month.split("-"))
+        start, end = domain.month_bounds(year, number)
+    except ValueError:
+        raise errors.ValidationFailed.on("month", "must be YYYY-MM") from None
+    credits = session.scalars(
+        select(CommissionCredit)
+        .where(CommissionCredit.checked_out_on >= start, CommissionCredit.checked_out_on < end)
+        .order_by(CommissionCredit.agent_username, CommissionCredit.id)
+    ).all()
+    rows: dict[tuple, dict] = {}
+    for credit in credits:
+        row = rows.setdefault(
+            (credit.agent_id, credit.currency),
+            {
+                "agent": credit.agent_username,
+                "agent_id": credit.agent_id,
+                "guests": set(),
+                "stays": 0,
+                "consumption": Decimal("0"),
+                "currency": credit.currency,
+            },
+        )
+        row["guests"].add(credit.guest_id)
+        row["stays"] += 1
+        row["consumption"] += credit.charges
+    rate = domain.commission_rate()
+    return {
+        "month": month,
+        "rate": str(rate),
+        "items": [
+            {
+                **row,
+                "guests": len(row["guests"]),
+                "consumption": str(row["consumption"].quantize(domain.CENT)),
+                "commission": str(domain.commission(row["consumption"], rate)),
+            }
+            for row in rows.values()
+        ],
+    }

@@ -1,0 +1,160 @@
+"""What the events of other services set in motion here: the projections of guests and
+staff, revisits scheduled with no one having to remember, and the commission ledger.
+
+Each function works in the caller's transaction (the handler wraps it in `handle_once`),
+and is also safe on its own when the same fact arrives twice under different event ids.
+"""
+
+import logging
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from servicekit import outbox
+from services.revisits import domain
+from services.revisits.models import KIT, CommissionCredit, Guest, Revisit, StaffMember
+
+log = logging.getLogger(__name__)
+
+
+def remember_guest(session: Session, data: dict, as_of: datetime) -> None:
+    guest = session.get(Guest, data["guest_id"], with_for_update=True)
+    if guest is not None and guest.as_of > as_of:
+        return  # a late, older announcement
+    if guest is None:
+        guest = Guest(id=data["guest_id"])
+        session.add(guest)
+    guest.name = data["name"]
+    guest.category = data["category"]
+    guest.phone = data["phone"]
+    guest.language = data["language"]
+    guest.as_of = as_of
+
+
+def remember_staff(session: Session, data: dict, as_of: datetime) -> None:
+    member = session.get(StaffMember, data["staff_id"], with_for_update=True)
+    if member is not None and member.as_of > as_of:
+        return
+    if member is None:
+        member = StaffMember(id=data["staff_id"])
+        session.add(member)
+    member.username = data["username"]
+    member.role = data["role"]
+    member.department = data.get("department")
+    member.active = data.get("active", True)
+    member.as_of = as_of
+
+
+def schedule_post_stay(session: Session, data: dict) -> Revisit | None:
+    """A check-out: credit the stay if the guest came back after a revisit, and plan the
+    call of the day after. Every category is called: groups, individuals and VIPs alike
+    (a VIP is an individual guest with a flag)."""
+    credit_returning_stay(session, data)
+    if session.scalar(select(Revisit.id).where(Revisit.reservation_id == data["reservation_id"])):
+        return None
+    revisit = Revisit(
+        kind="post_stay",
+        guest_id=data["guest_id"],
+        reservation_id=data["reservation_id"],
+        due_date=domain.post_stay_due_date(data["checked_out_at"]),
+        status="due",
+        attempts=0,
+    )
+    return _scheduled(session, revisit)
+
+
+def schedule_complaint_call(session: Session, data: dict) -> Revisit | None:
+    """Every complainant gets a call within three days, one revisit per complaint.
+
+    A complaint taken from someone with no guest file (only a contact) is matched to a
+    guest by phone when one is on file; otherwise the revisit keeps the contact to call.
+    Someone who left no phone cannot be called back, so no revisit is planned for them.
+    """
+    if session.scalar(select(Revisit.id).where(Revisit.complaint_id == data["complaint_id"])):
+        return None
+    contact = data.get("contact") or None
+    guest_id = data.get("guest_id")
+    if guest_id is None and contact and contact.get("phone"):
+        guest_id = session.scalar(select(Guest.id).where(Guest.phone == contact["phone"]))
+    if guest_id is None and not (contact and contact.get("phone")):
+        log.info("complaint without a phone: no revisit", extra={"complaint": data["complaint_id"]})
+        return None
+    revisit = Revisit(
+        kind="complaint",
+        guest_id=guest_id,
+        contact=None if guest_id is not None else dict(contact),
+        complaint_id=data["complaint_id"],
+        due_date=domain.complaint_due_date(data["received_at"]),
+        status="due",
+        attempts=0,
+    )
+    return _scheduled(session, revisit)
+
+
+def note_complaint_resolved(session: Session, data: dict) -> None:
+    """The agent sees, before calling, that the complaint was already resolved."""
+    revisit = session.scalar(
+        select(Revisit).where(Revisit.complaint_id == data["complaint_id"]).with_for_update()
+    )
+    if revisit is not None and revisit.complaint_resolved_at is None:
+        revisit.complaint_resolved_at = data["at"]
+
+
+def credit_returning_stay(session: Session, data: dict) -> CommissionCredit | None:
+    """Credit a stay to the agent who last completed a reached revisit of the guest within
+    the commission window before the stay began."""
+    if session.scalar(
+        select(CommissionCredit.id).where(CommissionCredit.reservation_id == data["reservation_id"])
+    ):
+        return None
+    checked_in_at = data["checked_in_at"]
+    revisit = session.scalar(
+        select(Revisit)
+        .where(
+            Revisit.guest_id == data["guest_id"],
+            Revisit.status == "done",
+            Revisit.reached.is_(True),
+            Revisit.agent_id.is_not(None),
+            Revisit.completed_at < checked_in_at,
+            Revisit.completed_at >= domain.credit_window_start(checked_in_at),
+        )
+        .order_by(Revisit.completed_at.desc(), Revisit.id.desc())
+        .limit(1)
+    )
+    if revisit is None:
+        return None
+    credit = CommissionCredit(
+        reservation_id=data["reservation_id"],
+        guest_id=data["guest_id"],
+        revisit_id=revisit.id,
+        agent_id=revisit.agent_id,
+        agent_username=revisit.agent_username,
+        charges=data["charges"],
+        currency=data["currency"],
+        checked_out_at=data["checked_out_at"],
+        checked_out_on=domain.hotel_day(data["checked_out_at"]),
+    )
+    session.add(credit)
+    return credit
+
+
+def _scheduled(session: Session, revisit: Revisit) -> Revisit:
+    session.add(revisit)
+    session.flush()
+    # the catalogue's revisit events are about a guest file; a contact-only revisit has none
+    if revisit.guest_id is not None:
+        outbox.record(
+            session,
+            KIT,
+            "revisit_scheduled",
+            {
+                "revisit_id": revisit.id,
+                "kind": revisit.kind,
+                "guest_id": revisit.guest_id,
+                "reservation_id": revisit.reservation_id,
+                "complaint_id": revisit.complaint_id,
+                "due_date": revisit.due_date,
+            },
+        )
+    return revisit

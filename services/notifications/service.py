@@ -1,9 +1,29 @@
-"""The notifications service's entrypoints."""
+"""The notifications service's entrypoints: it listens to the suite's events and writes
+the messages they call for; the courier sends them; a daily timer greets birthdays.
 
-from servicekit.database import Database
-from servicekit.metrics import HealthRpc, Metrics
+Settings: HOTEL_LANGUAGE (staff notices, default es), HOTEL_BIRTHDAY_TIME (default 09:00,
+in HOTEL_TZ), and the channels' (see `channels.py`) and the courier's (see `delivery.py`).
+"""
+
+from datetime import UTC, date, datetime
+
+from nameko.rpc import rpc
+from nameko.timer import timer
+from sqlalchemy import select
+
+from servicekit import errors, pages, settings
+from servicekit.bus import subscribe
+from servicekit.database import Database, translate_unavailable
+from servicekit.events import Event
+from servicekit.idempotency import handle_once
+from servicekit.metrics import JOB_RUNS, HealthRpc, Metrics
 from servicekit.outbox import OutboxRelay
-from services.notifications.models import KIT
+from services.notifications import channels, notices
+from services.notifications.delivery import Courier, mark_sent
+from services.notifications.domain import CHANNELS, KINDS, STATUSES
+from services.notifications.models import KIT, Notification
+
+JOBS = ("birthday-greetings",)
 
 
 class NotificationsService(HealthRpc):
@@ -11,4 +31,209 @@ class NotificationsService(HealthRpc):
 
     db = Database("notifications")
     relay = OutboxRelay("notifications", KIT)
+    courier = Courier("notifications")
     metrics = Metrics("notifications")
+
+    # --- projections ----------------------------------------------------------------
+
+    @subscribe("staff_registered")
+    def staff_registered(self, event: Event):
+        """`{"staff_id": 4, "username": "lucia", "role": "director",
+        "department": "housekeeping", "email": "lucia@hotel.es", ...}`"""
+        self._handle(event, notices.project_staff)
+
+    @subscribe("staff_updated")
+    def staff_updated(self, event: Event):
+        self._handle(event, notices.project_staff)
+
+    @subscribe("guest_registered")
+    def guest_registered(self, event: Event):
+        """`{"guest_id": 12, "name": "Ana Ruiz", "phone": "+34600111222",
+        "email": "ana@example.es", "birthday": "1990-05-17", "language": "es", ...}`"""
+        self._handle(event, notices.project_guest)
+
+    @subscribe("guest_updated")
+    def guest_updated(self, event: Event):
+        self._handle(event, notices.project_guest)
+
+    # --- events that call for a message ---------------------------------------------
+
+    @subscribe("reservation_held")
+    def reservation_held(self, event: Event):
+        """The read-back to the guest: `{"reservation_id": 7, "code": "R7K2", "guest_id": 12,
+        "readback": "...", "hold_until": "...", "contact": {"email": ...}, "language": "es"}`"""
+        self._notify(event)
+
+    @subscribe("reservation_released")
+    def reservation_released(self, event: Event):
+        self._notify(event)
+
+    @subscribe("reservation_cancelled")
+    def reservation_cancelled(self, event: Event):
+        self._notify(event)
+
+    @subscribe("complaint_filed")
+    def complaint_filed(self, event: Event):
+        """The receipt with the tracking code, to the guest or the complaint's contact."""
+        self._notify(event)
+
+    @subscribe("complaint_dispatched")
+    def complaint_dispatched(self, event: Event):
+        self._notify(event)
+
+    @subscribe("complaint_escalated")
+    def complaint_escalated(self, event: Event):
+        """To the department's director: `{"complaint_id": 5, "department": "housekeeping",
+        "owner": {"kind": "staff", "id": 4, "role": "director", ...}, "reason": "..."}`"""
+        self._notify(event)
+
+    @subscribe("complaint_resolved")
+    def complaint_resolved(self, event: Event):
+        self._notify(event)
+
+    @subscribe("response_promised")
+    def response_promised(self, event: Event):
+        """With `"reminder": true`, a reminder to the department's manager."""
+        self._notify(event)
+
+    @subscribe("item_signed_off")
+    def item_signed_off(self, event: Event):
+        self._notify(event)
+
+    def _handle(self, event: Event, effect) -> None:
+        with self.db.begin():
+            if handle_once(self.db, KIT, event):
+                effect(self.db, event)
+
+    def _notify(self, event: Event) -> None:
+        def write(session, event):
+            drafts = notices.drafts_for(session, event)
+            notices.issue(
+                session,
+                drafts,
+                str(event.event_id),
+                channels.configured(),
+                datetime.now(UTC),
+                event_id=event.event_id,
+            )
+
+        self._handle(event, write)
+
+    # --- birthdays ------------------------------------------------------------------
+
+    @timer(interval=60)
+    def birthday_greetings_due(self):
+        """Once the day's HOTEL_BIRTHDAY_TIME has passed, greet today's birthdays. It runs
+        every minute in every replica; a greeting is written once per guest and year."""
+        now = datetime.now(settings.hotel_tz())
+        if now.time() >= settings.hotel_time("HOTEL_BIRTHDAY_TIME", "09:00"):
+            self.greet_birthdays(now.date())
+
+    def greet_birthdays(self, day: date) -> int:
+        with self.db.begin():
+            written = notices.issue(
+                self.db,
+                notices.birthday_drafts(self.db, day),
+                notices.birthday_cause(day.year),
+                channels.configured(),
+                datetime.now(UTC),
+            )
+        JOB_RUNS.labels(self.name, "birthday-greetings").inc(len(written))
+        return len(written)
+
+    @rpc(expected_exceptions=errors.EXPECTED)
+    def run_job(self, job: str, options: dict | None = None) -> dict:
+        """`run_job("birthday-greetings", {"date": "2026-05-17"})` ->
+        `{"job": "birthday-greetings", "date": "2026-05-17", "greeted": 3}`"""
+        if job not in JOBS:
+            raise errors.NotFound(f"no job called {job} here")
+        options = options or {}
+        unknown = set(options) - {"date"}
+        if unknown:
+            raise errors.ValidationFailed.on(sorted(unknown)[0], "unknown field")
+        day = _date_option(options.get("date"))
+        return {"job": job, "date": day.isoformat(), "greeted": self.greet_birthdays(day)}
+
+    # --- reading and acting ---------------------------------------------------------
+
+    @rpc(expected_exceptions=errors.EXPECTED)
+    def list_notifications(
+        self,
+        guest_id: int | None = None,
+        kind: str | None = None,
+        status: str | None = None,
+        channel: str | None = None,
+        limit: int = pages.DEFAULT_LIMIT,
+        cursor: str | None = None,
+    ) -> dict:
+        """Newest first: `{"items": [{"id": 9, "kind": "complaint_received", "channel":
+        "email", "to": "ana@example.es", "status": "sent", "attempts": 1, ...}], "next": null}`"""
+        for field, value, allowed in (
+            ("kind", kind, KINDS),
+            ("status", status, STATUSES),
+            ("channel", channel, CHANNELS),
+        ):
+            if value is not None and value not in allowed:
+                raise errors.ValidationFailed.on(field, f"must be one of {', '.join(allowed)}")
+        if not 1 <= limit <= pages.MAX_LIMIT:
+            raise errors.ValidationFailed.on("limit", f"must be 1 to {pages.MAX_LIMIT}")
+        after = pages.decode_cursor(cursor, int)
+        query = select(Notification).order_by(Notification.id.desc()).limit(limit + 1)
+        for column, value in (
+            (Notification.guest_id, guest_id),
+            (Notification.kind, kind),
+            (Notification.status, status),
+            (Notification.channel, channel),
+        ):
+            if value is not None:
+                query = query.where(column == value)
+        if after is not None:
+            query = query.where(Notification.id < after)
+        try:
+            rows = self.db.scalars(query).all()
+        except Exception as exc:
+            raise translate_unavailable(exc) from exc
+        return pages.page(rows, limit, key=lambda n: n.id, dump=dump)
+
+    @rpc(expected_exceptions=errors.EXPECTED)
+    def complete_call(self, notification_id: int, actor: dict | None = None) -> dict:
+        """An agent made the call a `phone` notification asked for: it is now `sent`."""
+        with self.db.begin():
+            notification = self.db.get(Notification, notification_id, with_for_update=True)
+            if notification is None:
+                raise errors.NotFound(f"no notification {notification_id}")
+            if notification.channel != "phone" or notification.status != "queued":
+                raise errors.InvalidState("only a queued call task can be completed")
+            notification.attempts += 1
+            mark_sent(self.db, notification)
+        return dump(notification)
+
+
+def dump(n: Notification) -> dict:
+    return {
+        "id": n.id,
+        "kind": n.kind,
+        "channel": n.channel,
+        "to": n.to,
+        "status": n.status,
+        "attempts": n.attempts,
+        "subject": n.subject,
+        "body": n.body,
+        "language": n.language,
+        "guest_id": n.guest_id,
+        "staff_id": n.staff_id,
+        "ref": n.ref,
+        "last_error": n.last_error,
+        "next_attempt_at": n.next_attempt_at.isoformat() if n.next_attempt_at else None,
+        "created_at": n.created_at.isoformat(),
+        "sent_at": n.sent_at.isoformat() if n.sent_at else None,
+    }
+
+
+def _date_option(value) -> date:
+    if value is None:
+        return datetime.now(settings.hotel_tz()).date()
+    try:
+        return date.fromisoformat(value)
+    except (TypeError, ValueError):
+        raise errors.ValidationFailed.on("date", "must be a date, YYYY-MM-DD") from None

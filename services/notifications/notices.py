@@ -1,0 +1,289 @@
+"""From what happened to the notifications it calls for: the projections of guests and
+staff, who is told of each event, and writing the notifications once.
+
+Everything here works inside the caller's transaction and never sends anything: the
+courier (`delivery.py`) does that after the commit.
+"""
+
+from datetime import date, datetime
+
+from sqlalchemy import String, cast, extract, literal, or_, select, tuple_
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.orm import Session
+
+from servicekit import settings
+from servicekit.events import Event
+from services.notifications import templates
+from services.notifications.domain import (
+    PREFERENCE_BY_CONTACT_CHANNEL,
+    Channels,
+    Draft,
+    Recipient,
+    birthdays_falling_on,
+    choose_channel,
+    dedupe_key,
+    language_of,
+)
+from services.notifications.models import Guest, Notification, StaffMember
+
+QUEUED_FLAG = "notifications_queued"
+
+
+class RecipientUnknown(Exception):
+    """The guest is not known here yet (their registration is still on its way): the
+    event is retried by the bus, and parked for a human if they never arrive."""
+
+
+def hotel_language() -> str:
+    return language_of(settings.env("HOTEL_LANGUAGE", "es"), "es")
+
+
+# --- projections -----------------------------------------------------------------------
+
+
+def project_staff(session: Session, event: Event) -> None:
+    data = event.data
+    values = {
+        "staff_id": data["staff_id"],
+        "username": data["username"],
+        "name": data["name"],
+        "role": data["role"],
+        "department": data.get("department"),
+        "email": data.get("email"),
+        "phone": data.get("phone"),
+        "active": data.get("active", True),
+        "as_of": event.occurred_at,
+    }
+    _upsert(session, StaffMember, "staff_id", values)
+
+
+def project_guest(session: Session, event: Event) -> None:
+    data = event.data
+    values = {
+        "guest_id": data["guest_id"],
+        "name": data["name"],
+        "phone": data.get("phone"),
+        "email": data.get("email"),
+        "birthday": data.get("birthday"),
+        "language": data["language"],
+        "as_of": event.occurred_at,
+    }
+    _upsert(session, Guest, "guest_id", values)
+
+
+def _upsert(session: Session, model, key: str, values: dict) -> None:
+    statement = insert(model).values(**values)
+    session.execute(
+        statement.on_conflict_do_update(
+            index_elements=[key],
+            set_={k: statement.excluded[k] for k in values if k != key},
+            # an update that happened before the one we hold changes nothing
+            where=model.as_of <= statement.excluded.as_of,
+        )
+    )
+
+
+# --- recipients ------------------------------------------------------------------------
+
+
+def guest_recipient(
+    session: Session,
+    guest_id: int | None,
+    contact: dict | None = None,
+    language: str | None = None,
+    preferred: str | None = None,
+) -> Recipient:
+    """A guest (or a complaint's contact), with the contact details given for this case
+    taking precedence over the ones on file."""
+    contact = contact or {}
+    guest = session.get(Guest, guest_id) if guest_id is not None else None
+    if (
+        guest_id is not None
+        and guest is None
+        and not (contact.get("email") or contact.get("phone"))
+    ):
+        raise RecipientUnknown(f"guest {guest_id}")
+    return Recipient(
+        key=f"guest:{guest_id}" if guest_id is not None else "contact",
+        label=f"guest {guest_id}" if guest_id is not None else "complaint contact",
+        name=contact.get("name") or (guest.name if guest else None),
+        email=contact.get("email") or (guest.email if guest else None),
+        phone=contact.get("phone") or (guest.phone if guest else None),
+        language=language_of(language or (guest.language if guest else None), hotel_language()),
+        guest_id=guest_id,
+        preferred=preferred,
+    )
+
+
+def staff_recipients(
+    session: Session, department: str, role: str, also: dict | None = None
+) -> list[Recipient]:
+    """The department's active staff in `role` (and `also`, a complaint's owner); when
+    nobody holds the role yet, the role itself, told through the log."""
+    conditions = [(StaffMember.department == department) & (StaffMember.role == role)]
+    if also and also.get("kind") == "staff" and also.get("id") is not None:
+        conditions.append(StaffMember.staff_id == also["id"])
+    members = session.scalars(
+        select(StaffMember)
+        .where(StaffMember.active, or_(*conditions))
+        .order_by(StaffMember.staff_id)
+    ).all()
+    language = hotel_language()
+    if not members:
+        return [Recipient(key=f"role:{role}", label=f"{role} of {department}", language=language)]
+    return [
+        Recipient(
+            key=f"staff:{m.staff_id}",
+            label=f"staff {m.staff_id}",
+            name=m.name,
+            email=m.email,
+            phone=m.phone,
+            language=language,
+            staff_id=m.staff_id,
+        )
+        for m in members
+    ]
+
+
+def _complaint_preference(session: Session, complaint_id: int) -> str | None:
+    """A complaint is answered on the channel its receipt went by."""
+    return session.scalar(
+        select(Notification.channel).where(
+            Notification.ref == f"complaint:{complaint_id}",
+            Notification.kind == "complaint_received",
+        )
+    )
+
+
+# --- events -> drafts ------------------------------------------------------------------
+
+
+def drafts_for(session: Session, event: Event) -> list[Draft]:
+    """The notifications an event calls for."""
+    data = event.data
+    kind = event.type
+    if kind == "reservation_held":
+        guest = guest_recipient(session, data["guest_id"], data["contact"], data["language"])
+        return [
+            Draft(
+                kind, guest, {**data, "name": guest.name}, f"reservation:{data['reservation_id']}"
+            )
+        ]
+    if kind in ("reservation_released", "reservation_cancelled"):
+        guest = guest_recipient(session, data["guest_id"])
+        return [
+            Draft(
+                kind, guest, {**data, "name": guest.name}, f"reservation:{data['reservation_id']}"
+            )
+        ]
+    if kind.startswith("complaint_"):
+        return _complaint_drafts(session, event)
+    if kind == "response_promised":
+        if not data["reminder"]:
+            return []  # the agent told the guest on the call; the department hears when it is due
+        return [
+            Draft("response_due", r, {**data, "name": r.name}, f"revisit:{data['revisit_id']}")
+            for r in staff_recipients(session, data["department"], "manager")
+        ]
+    if kind == "item_signed_off":
+        guest = guest_recipient(session, data["guest_id"])
+        ref = f"revisit:{data['revisit_id']}/item:{data['item_id']}"
+        return [Draft(kind, guest, {**data, "name": guest.name}, ref)]
+    return []
+
+
+def _complaint_drafts(session: Session, event: Event) -> list[Draft]:
+    data = event.data
+    ref = f"complaint:{data['complaint_id']}"
+    if event.type == "complaint_escalated":
+        return [
+            Draft("complaint_escalated", r, {**data, "name": r.name}, ref)
+            for r in staff_recipients(session, data["department"], "director", data["owner"])
+        ]
+    if event.type == "complaint_filed":
+        kind = "complaint_received"
+        preferred = PREFERENCE_BY_CONTACT_CHANNEL.get(data["channel"])
+    else:
+        kind = event.type
+        preferred = _complaint_preference(session, data["complaint_id"])
+    guest = guest_recipient(
+        session, data.get("guest_id"), data.get("contact"), data.get("language"), preferred
+    )
+    return [Draft(kind, guest, {**data, "name": guest.name}, ref)]
+
+
+def birthday_drafts(session: Session, day: date) -> list[Draft]:
+    """Greetings for the guests whose birthday is `day` and not yet greeted this year."""
+    # the same expressions as the index on guests' birthdays
+    month_day = tuple_(extract("month", Guest.birthday), extract("day", Guest.birthday))
+    guests = session.scalars(
+        select(Guest)
+        .where(month_day.in_(birthdays_falling_on(day)))
+        .where(
+            ~select(Notification.id)
+            .where(Notification.dedupe_key == _birthday_key(day.year, Guest.guest_id))
+            .exists()
+        )
+        .order_by(Guest.guest_id)
+    ).all()
+    drafts = []
+    for guest in guests:
+        recipient = guest_recipient(session, guest.guest_id)
+        drafts.append(Draft("birthday", recipient, {"name": guest.name}, f"guest:{guest.guest_id}"))
+    return drafts
+
+
+def birthday_cause(year: int) -> str:
+    return f"birthday:{year}"
+
+
+def _birthday_key(year: int, guest_id):
+    # the same key `issue` writes for a birthday draft: dedupe_key(cause, recipient)
+    return literal(f"{birthday_cause(year)}/guest:") + cast(guest_id, String)
+
+
+# --- writing them ----------------------------------------------------------------------
+
+
+def issue(
+    session: Session,
+    drafts: list[Draft],
+    cause: str,
+    channels: Channels,
+    now: datetime,
+    event_id=None,
+) -> list[int]:
+    """Write each draft as a queued notification, once per cause and recipient; the ids
+    of those written now (a repeated cause writes nothing)."""
+    written = []
+    for draft in drafts:
+        route = choose_channel(draft.recipient, channels)
+        language = draft.recipient.language
+        subject, body = templates.render(draft.kind, language, draft.context)
+        notification_id = session.scalar(
+            insert(Notification)
+            .values(
+                dedupe_key=dedupe_key(cause, draft.recipient),
+                kind=draft.kind,
+                channel=route.channel,
+                to=route.to,
+                language=language,
+                guest_id=draft.recipient.guest_id,
+                staff_id=draft.recipient.staff_id,
+                subject=subject[:300],
+                body=body,
+                ref=draft.ref,
+                event_id=event_id,
+                status="queued",
+                attempts=0,
+                # a call task waits for an agent; everything else for the courier, now
+                next_attempt_at=None if route.channel == "phone" else now,
+            )
+            .on_conflict_do_nothing(index_elements=["dedupe_key"])
+            .returning(Notification.id)
+        )
+        if notification_id is not None:
+            written.append(notification_id)
+    if written:
+        session.info[QUEUED_FLAG] = True
+    return written

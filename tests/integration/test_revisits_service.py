@@ -1,0 +1,261 @@
+"""The revisits service alone on a real bus and a real database: events published as
+real envelopes schedule revisits, duplicates change nothing, the reminders job reminds
+once and files the complaint items the complaints service could not take."""
+
+from datetime import UTC, date, datetime, timedelta
+
+import pytest
+from nameko import config
+from nameko.amqp.publish import Publisher
+from nameko.rpc import rpc
+from nameko.standalone.rpc import ServiceRpcClient
+from sqlalchemy import create_engine, text
+
+from servicekit import bus, events, settings
+from services.revisits.service import RevisitsService
+from tests.support import wait_for
+
+AGENT = {"id": 5, "username": "ana", "role": "agent", "department": None}
+
+
+def publish(event_type: str, data: dict, event_id=None) -> dict:
+    """Publish one event as its owner's outbox would: a real envelope on the real bus."""
+    body = events.envelope(event_type, data, event_id=event_id)
+    Publisher(config["AMQP_URI"]).publish(
+        body,
+        exchange=bus.source_exchange(body["source"]),
+        routing_key=event_type,
+        serializer="json",
+        delivery_mode=2,
+    )
+    return body
+
+
+def check_out(reservation_id: int, guest_id: int, checked_in_at, checked_out_at, charges="0"):
+    return {
+        "reservation_id": reservation_id,
+        "code": f"R{reservation_id:05d}",
+        "guest_id": guest_id,
+        "room_type": "DBL",
+        "arrival": checked_in_at.date(),
+        "nights": 2,
+        "rooms": 1,
+        "total_price": "240.00",
+        "currency": "EUR",
+        "checked_in_at": checked_in_at,
+        "checked_out_at": checked_out_at,
+        "departure": checked_out_at.date(),
+        "charges": charges,
+    }
+
+
+def complaint(complaint_id: int, received_at, guest_id=None, contact=None) -> dict:
+    return {
+        "complaint_id": complaint_id,
+        "tracking_code": f"TRK-{complaint_id}",
+        "guest_id": guest_id,
+        "contact": contact,
+        "language": "en",
+        "department": "housekeeping",
+        "owner": {"kind": "role", "role": "manager", "department": "housekeeping"},
+        "at": received_at,
+        "channel": "phone",
+        "category": "cleanliness",
+        "summary": "the room was not cleaned",
+        "received_at": received_at,
+        "due_at": received_at + timedelta(hours=8),
+    }
+
+
+def guest(guest_id: int, phone: str, name="Ada Lovelace") -> dict:
+    return {
+        "guest_id": guest_id,
+        "file_number": f"261123{guest_id:03d}",
+        "category": "individual",
+        "name": name,
+        "phone": phone,
+        "language": "en",
+        "arrival_date": date(2026, 11, 20),
+    }
+
+
+def query(sql: str, **params):
+    engine = create_engine(settings.database_url("revisits"))
+    with engine.connect() as conn:
+        rows = conn.execute(text(sql), params).mappings().all()
+    engine.dispose()
+    return rows
+
+
+def revisits():
+    return query("select * from revisits order by id")
+
+
+def outbox(event_type: str):
+    return [
+        r["envelope"]["data"]
+        for r in query("select envelope from outbox where type = :t order by id", t=event_type)
+    ]
+
+
+@pytest.fixture
+def revisits_rpc(start_services):
+    start_services(RevisitsService)
+    with ServiceRpcClient("revisits") as client:
+        yield client
+
+
+def test_check_outs_and_complaints_schedule_one_revisit_each_however_often_delivered(
+    revisits_rpc,
+):
+    publish("guest_registered", guest(1, "+34600000001"))
+    wait_for(lambda: query("select id from guests"))
+    out = datetime(2026, 11, 23, 11, 0, tzinfo=UTC)
+    checked_out = publish("guest_checked_out", check_out(10, 1, out - timedelta(days=2), out))
+    # the same envelope again (a redelivery), and the same fact under a new event id
+    publish("guest_checked_out", checked_out["data"], event_id=checked_out["event_id"])
+    publish("guest_checked_out", check_out(10, 1, out - timedelta(days=2), out))
+    received = datetime(2026, 11, 23, 9, 30, tzinfo=UTC)
+    filed = publish("complaint_filed", complaint(20, received, guest_id=1))
+    publish("complaint_filed", filed["data"], event_id=filed["event_id"])
+    # a complaint from a caller without a guest file, whose phone is on file after all
+    publish(
+        "complaint_filed", complaint(21, received, contact={"name": "Ada", "phone": "+34600000001"})
+    )
+    # and one from someone unknown: called back on the contact's phone
+    publish(
+        "complaint_filed", complaint(22, received, contact={"name": "Bo", "phone": "+34699999999"})
+    )
+    publish("complaint_filed", complaint(23, received, contact={"name": "Cy"}))
+
+    wait_for(lambda: len(revisits()) == 4)
+    rows = revisits()
+    by_ref = {(r["kind"], r["reservation_id"] or r["complaint_id"]): r for r in rows}
+    post_stay = by_ref[("post_stay", 10)]
+    assert (post_stay["guest_id"], post_stay["due_date"]) == (1, date(2026, 11, 24))
+    assert (post_stay["status"], post_stay["attempts"]) == ("due", 0)
+    assert by_ref[("complaint", 20)]["due_date"] == date(2026, 11, 26)
+    assert by_ref[("complaint", 21)]["guest_id"] == 1
+    unknown = by_ref[("complaint", 22)]
+    assert unknown["guest_id"] is None and unknown["contact"]["phone"] == "+34699999999"
+
+    scheduled = outbox("revisit_scheduled")
+    assert sorted((e["kind"], e["due_date"]) for e in scheduled) == [
+        ("complaint", "2026-11-26"),
+        ("complaint", "2026-11-26"),
+        ("post_stay", "2026-11-24"),
+    ]
+
+    worklist = revisits_rpc.list_revisits({"guest_id": 1}, 50, None)["items"]
+    assert [r["kind"] for r in worklist] == ["post_stay", "complaint", "complaint"]
+    assert worklist[0]["guest"]["name"] == "Ada Lovelace"
+    # still nothing new however long the duplicates take to arrive
+    assert len(revisits()) == 4
+
+
+class StandInComplaints:
+    """The complaints service's agreed RPC, `file_complaint(data, actor, idempotency_key)`,
+    honouring the key as the real one does, to show that a retry never files twice."""
+
+    name = "complaints"
+    filed: dict = {}
+
+    @rpc
+    def file_complaint(self, data, actor, idempotency_key=None):
+        complaint_id = self.filed.setdefault(idempotency_key, {"id": 100 + len(self.filed)})
+        complaint_id["data"] = data
+        return {"id": complaint_id["id"], "status": "open"}
+
+
+def test_a_complaint_item_waits_for_the_complaints_service_and_is_filed_once(
+    revisits_rpc, start_services
+):
+    publish("guest_registered", guest(1, "+34600000001"))
+    now = datetime.now(UTC)
+    publish("guest_checked_out", check_out(10, 1, now - timedelta(days=2), now))
+    revisit = wait_for(lambda: revisits())[0]
+
+    # nobody serves `complaints` yet: the item is kept, to be filed later
+    done = revisits_rpc.record_outcome(
+        revisit["id"],
+        {
+            "reached": True,
+            "satisfaction": 2,
+            "items": [{"kind": "complaint", "text": "cold shower", "department": "engineering"}],
+            "pending_question": {
+                "text": "can we have the same room next time?",
+                "respond_by": (now + timedelta(minutes=30)).isoformat(),
+                "department": "front_office",
+            },
+        },
+        AGENT,
+    )
+    item = done["items"][0]
+    assert done["status"] == "done" and item["complaint_filing"] == "pending"
+    assert item["owner"] == {
+        "kind": "role",
+        "id": None,
+        "username": None,
+        "role": "manager",
+        "department": "engineering",
+    }
+    assert [e["reminder"] for e in outbox("response_promised")] == [False]
+
+    StandInComplaints.filed = {}
+    start_services(StandInComplaints)
+    first = revisits_rpc.run_job("revisit-reminders", {})
+    assert first == {"job": "revisit-reminders", "reminded": 1, "filed": 1, "pending": 0}
+    second = revisits_rpc.run_job("revisit-reminders", {})
+    assert second == {"job": "revisit-reminders", "reminded": 0, "filed": 0, "pending": 0}
+
+    [(key, filed)] = StandInComplaints.filed.items()
+    assert key == f"revisit-item:{item['id']}"
+    assert filed["data"] == {
+        "channel": "revisit",
+        "category": "engineering",
+        "description": "cold shower",
+        "department": "engineering",
+        "guest_id": 1,
+    }
+    after = revisits_rpc.get_revisit(revisit["id"])
+    assert after["items"][0]["complaint_id"] == filed["id"]
+    assert after["items"][0]["complaint_filing"] == "filed"
+    # the department is reminded once, shortly before the promised time
+    reminders = [e for e in outbox("response_promised") if e["reminder"]]
+    assert [(e["department"], e["guest_id"]) for e in reminders] == [("front_office", 1)]
+
+
+def test_a_returning_guests_stay_is_credited_to_the_agent_who_last_reached_them(
+    revisits_rpc,
+):
+    publish(
+        "staff_registered",
+        {"staff_id": 5, "username": "ana", "name": "Ana", "role": "agent", "department": None},
+    )
+    now = datetime.now(UTC)
+    publish(
+        "guest_checked_out",
+        check_out(10, 1, now - timedelta(days=3), now - timedelta(days=1), charges="80.00"),
+    )
+    first = wait_for(lambda: revisits())[0]
+    revisits_rpc.record_outcome(first["id"], {"reached": True, "satisfaction": 5}, AGENT)
+
+    # the guest comes back after the call: the stay is Ana's
+    back_in, back_out = now + timedelta(seconds=1), now + timedelta(days=2)
+    publish("guest_checked_out", check_out(11, 1, back_in, back_out, charges="333.33"))
+    # another guest, never revisited: nobody's
+    publish("guest_checked_out", check_out(12, 2, back_in, back_out, charges="500.00"))
+    wait_for(lambda: len(revisits()) == 3)
+
+    month = back_out.astimezone(settings.hotel_tz()).strftime("%Y-%m")
+    assert revisits_rpc.commissions(month)["items"] == [
+        {
+            "agent": "ana",
+            "agent_id": 5,
+            "guests": 1,
+            "stays": 1,
+            "consumption": "333.33",
+            "commission": "16.67",
+            "currency": "EUR",
+        }
+    ]

@@ -22,6 +22,11 @@ class RaisedItem(Strict):
     kind = fields.String(required=True, validate=validate.OneOf(ITEM_KINDS))
     text = NonBlank(max_length=2000, required=True)
     department = fields.String(allow_none=True, validate=validate.OneOf(settings.departments()))
+    category = fields.String(
+        allow_none=True,
+        validate=validate.Length(min=1, max=32),
+        metadata={"description": "a complaint item's category (default: other)"},
+    )
 
 
 class PendingQuestion(Strict):
@@ -60,6 +65,7 @@ class Item(Schema):
     kind = fields.String(required=True)
     text = fields.String(required=True)
     department = fields.String(required=True)
+    category = fields.String(allow_none=True)
     owner = fields.Nested(Owner, required=True)
     routed = fields.Boolean()
     routed_at = fields.String()

@@ -114,6 +114,8 @@ class RevisitItem(Base):
     kind: Mapped[str] = mapped_column(String(20))
     text: Mapped[str] = mapped_column(Text)
     department: Mapped[str] = mapped_column(String(40))
+    # a complaint item's category, as the complaints service knows them
+    category: Mapped[str | None] = mapped_column(String(32))
     owner: Mapped[dict] = mapped_column(JSON)
     routed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     # a complaint item: the complaint it filed (None while the complaints service is away)

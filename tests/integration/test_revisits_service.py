@@ -181,7 +181,14 @@ def test_a_complaint_item_waits_for_the_complaints_service_and_is_filed_once(
         {
             "reached": True,
             "satisfaction": 2,
-            "items": [{"kind": "complaint", "text": "cold shower", "department": "engineering"}],
+            "items": [
+                {
+                    "kind": "complaint",
+                    "text": "cold shower",
+                    "department": "engineering",
+                    "category": "maintenance",
+                }
+            ],
             "pending_question": {
                 "text": "can we have the same room next time?",
                 "respond_by": (now + timedelta(minutes=30)).isoformat(),
@@ -212,7 +219,7 @@ def test_a_complaint_item_waits_for_the_complaints_service_and_is_filed_once(
     assert key == f"revisit-item:{item['id']}"
     assert filed["data"] == {
         "channel": "revisit",
-        "category": "engineering",
+        "category": "maintenance",
         "description": "cold shower",
         "department": "engineering",
         "guest_id": 1,

@@ -139,6 +139,7 @@ def upgrade() -> None:
         sa.Column("kind", sa.String(length=20), nullable=False),
         sa.Column("text", sa.Text(), nullable=False),
         sa.Column("department", sa.String(length=40), nullable=False),
+        sa.Column("category", sa.String(length=32), nullable=True),
         sa.Column("owner", sa.JSON(), nullable=False),
         sa.Column("routed_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("complaint_id", sa.Integer(), nullable=True),

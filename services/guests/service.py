@@ -1,9 +1,23 @@
-"""The guests service's entrypoints."""
+"""The guests service's entrypoints: guest files, groups, the caller screen.
 
+The rules live in `files` (guest files, file numbers, groups) and `caller_screen` (the
+projection of other services' events); this class only opens and commits transactions.
+"""
+
+from datetime import UTC, datetime
+
+from nameko.rpc import rpc
+
+from servicekit import errors
+from servicekit.bus import subscribe
 from servicekit.database import Database
+from servicekit.idempotency import handle_once, run_command_once
 from servicekit.metrics import HealthRpc, Metrics
 from servicekit.outbox import OutboxRelay
+from services.guests import caller_screen, domain, files
 from services.guests.models import KIT
+
+EXPECTED = errors.EXPECTED
 
 
 class GuestsService(HealthRpc):
@@ -12,3 +26,138 @@ class GuestsService(HealthRpc):
     db = Database("guests")
     relay = OutboxRelay("guests", KIT)
     metrics = Metrics("guests")
+
+    @rpc(expected_exceptions=EXPECTED)
+    def register_guest(self, data, idempotency_key=None, actor=None):
+        """Open a guest file with the day's next file number.
+
+        Example: `{"name": "Lucía Pérez", "phone": "600 11 22 33", "category": "vip",
+        "language": "es", "arrival_date": "2026-11-24"}` -> the guest with `id`,
+        `file_number` "261124001", `card_number` "261124001", `phone` "+34600112233".
+        A phone on file -> `Conflict` with `existing_id`; the 1000th of a day -> `Conflict`.
+        """
+        return run_command_once(
+            self.db,
+            KIT,
+            "register_guest",
+            idempotency_key,
+            lambda: files.register_guest(self.db, data),
+        )
+
+    @rpc(expected_exceptions=EXPECTED)
+    def get_guest(self, guest_id):
+        """The guest's file: `{"id", "file_number", "card_number", "name", "phone", ...}`."""
+        return files.get_guest(self.db, guest_id)
+
+    @rpc(expected_exceptions=EXPECTED)
+    def update_guest(self, guest_id, changes, actor=None):
+        """Change editable fields, e.g. `{"category": "vip", "notes": "Allergic to nuts"}`."""
+        result = files.update_guest(self.db, guest_id, changes)
+        self.db.commit()
+        return result
+
+    @rpc(expected_exceptions=EXPECTED)
+    def find_guests(self, phone=None, file_number=None, name=None, limit=50, cursor=None):
+        """Guests by phone, file number, part of the name (`{"items", "next"}`), e.g.
+        `name="munoz"` finds "José Muñoz"."""
+        return files.find_guests(
+            self.db, phone=phone, file_number=file_number, name=name, limit=limit, cursor=cursor
+        )
+
+    @rpc(expected_exceptions=EXPECTED)
+    def arrivals(self, date=None):
+        """The day's arrivals (`"2026-11-24"`, default today): groups and guests in
+        file-number order, `{"date", "items": [{"kind": "guest"|"group", ...}], "next"}`."""
+        day = domain.parse_date(date, "date") or files.hotel_today()
+        return files.arrivals(self.db, day)
+
+    @rpc(expected_exceptions=EXPECTED)
+    def register_group(self, data, idempotency_key=None, actor=None):
+        """Open a group's file: `{"name": "Coro de Bilbao", "arrival_date": "2026-11-24",
+        "leader_guest_id": 7}` -> the group with `file_number` and `members`."""
+        return run_command_once(
+            self.db,
+            KIT,
+            "register_group",
+            idempotency_key,
+            lambda: files.register_group(self.db, data),
+        )
+
+    @rpc(expected_exceptions=EXPECTED)
+    def get_group(self, group_id):
+        """The group with its members, in file-number order."""
+        return files.get_group(self.db, group_id)
+
+    @rpc(expected_exceptions=EXPECTED)
+    def who_is_calling(self, phone, limit=caller_screen.HISTORY_LIMIT):
+        """Who is calling from `phone` ("+34600112233"): `{"phone", "guest" | None, "vip",
+        "history": [{"at", "kind", "summary", "ref"}], "open": {"complaints",
+        "promised_responses"}}`."""
+        return caller_screen.screen(self.db, phone, datetime.now(UTC), limit)
+
+    # --- the caller screen's projection: one handler per event the screen shows ------
+
+    def _project(self, event):
+        with self.db.begin():
+            if handle_once(self.db, KIT, event):
+                caller_screen.project(self.db, event)
+
+    @subscribe("reservation_held")
+    def on_reservation_held(self, event):
+        self._project(event)
+
+    @subscribe("reservation_released")
+    def on_reservation_released(self, event):
+        self._project(event)
+
+    @subscribe("reservation_cancelled")
+    def on_reservation_cancelled(self, event):
+        self._project(event)
+
+    @subscribe("guest_checked_in")
+    def on_guest_checked_in(self, event):
+        self._project(event)
+
+    @subscribe("guest_checked_out")
+    def on_guest_checked_out(self, event):
+        self._project(event)
+
+    @subscribe("complaint_filed")
+    def on_complaint_filed(self, event):
+        self._project(event)
+
+    @subscribe("complaint_dispatched")
+    def on_complaint_dispatched(self, event):
+        self._project(event)
+
+    @subscribe("complaint_escalated")
+    def on_complaint_escalated(self, event):
+        self._project(event)
+
+    @subscribe("complaint_resolved")
+    def on_complaint_resolved(self, event):
+        self._project(event)
+
+    @subscribe("revisit_scheduled")
+    def on_revisit_scheduled(self, event):
+        self._project(event)
+
+    @subscribe("revisit_completed")
+    def on_revisit_completed(self, event):
+        self._project(event)
+
+    @subscribe("response_promised")
+    def on_response_promised(self, event):
+        self._project(event)
+
+    @subscribe("item_signed_off")
+    def on_item_signed_off(self, event):
+        self._project(event)
+
+    @subscribe("notification_sent")
+    def on_notification_sent(self, event):
+        self._project(event)
+
+    @subscribe("notification_failed")
+    def on_notification_failed(self, event):
+        self._project(event)

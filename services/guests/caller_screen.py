@@ -1,0 +1,354 @@
+"""The caller screen: who is calling, their history, and what is still open for them.
+
+The other services' events are projected here as they arrive (one history line per
+event, plus the complaints and promised answers still open), so the screen is one
+indexed look-up of the phone and one indexed query of the lines, never a call to
+another service while the phone rings.
+
+What counts as open:
+- a complaint, from `complaint_filed` (or whichever of its events arrives first) until
+  `complaint_resolved`; dispatched and escalated complaints stay open with that status;
+- a promised answer, from `response_promised` until `item_signed_off` for the same revisit
+  and department. Once `respond_by` has passed it stays on the screen marked `overdue` (a
+  broken promise is what the agent most needs to see), for `OVERDUE_PROMISE_SHOWN_FOR`.
+"""
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, select
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.orm import Session
+
+from servicekit import errors
+from servicekit.events import Event
+from services.guests import domain, files
+from services.guests.models import Guest, HistoryLine, OpenComplaint, PromisedResponse
+
+HISTORY_LIMIT = 50
+OVERDUE_PROMISE_SHOWN_FOR = timedelta(days=7)
+
+
+@dataclass(frozen=True)
+class Line:
+    kind: str  # reservation | stay | complaint | revisit | notification
+    summary: str
+    ref: str  # the gateway path of what it is about, e.g. "complaints/12"
+    at: datetime
+
+
+def _reservation(text: str) -> Callable[[Event], Line]:
+    def line(event: Event) -> Line:
+        d = event.data
+        return Line(
+            "reservation",
+            text.format(**{**d, "room_type_name": d.get("room_type_name") or d["room_type"]}),
+            f"reservations/{d['reservation_id']}",
+            d.get("at") or event.occurred_at,
+        )
+
+    return line
+
+
+def _stay(text: str, at_field: str) -> Callable[[Event], Line]:
+    def line(event: Event) -> Line:
+        d = event.data
+        return Line("stay", text.format(**d), f"reservations/{d['reservation_id']}", d[at_field])
+
+    return line
+
+
+def _complaint(text: str) -> Callable[[Event], Line]:
+    def line(event: Event) -> Line:
+        d = event.data
+        return Line("complaint", text.format(**d), f"complaints/{d['complaint_id']}", d["at"])
+
+    return line
+
+
+def _revisit_scheduled(event: Event) -> Line:
+    d = event.data
+    what = "Post-stay" if d["kind"] == "post_stay" else "Complaint"
+    return Line(
+        "revisit",
+        f"{what} revisit due {d['due_date']:%Y-%m-%d}",
+        f"revisits/{d['revisit_id']}",
+        event.occurred_at,
+    )
+
+
+def _revisit_completed(event: Event) -> Line:
+    d = event.data
+    parts = ["Revisit call: " + ("reached" if d["reached"] else "not reached")]
+    if d.get("agent"):
+        parts.append(f"by {d['agent']['username']}")
+    if d.get("satisfaction") is not None:
+        parts.append(f"satisfaction {d['satisfaction']}/5")
+    if d.get("items"):
+        parts.append(f"{len(d['items'])} item(s) routed")
+    return Line("revisit", ", ".join(parts), f"revisits/{d['revisit_id']}", d["at"])
+
+
+def _response_promised(event: Event) -> Line | None:
+    d = event.data
+    if d.get("reminder"):
+        return None  # the reminder is for the department; the promise is already listed
+    return Line(
+        "revisit",
+        f"Answer promised from {d['department']} by {d['respond_by']:%Y-%m-%d %H:%M}: {d['text']}",
+        f"revisits/{d['revisit_id']}",
+        d["at"],
+    )
+
+
+def _notification(outcome: str) -> Callable[[Event], Line]:
+    def line(event: Event) -> Line:
+        d = event.data
+        about = f": {d['subject']}" if d.get("subject") else ""
+        return Line(
+            "notification",
+            f"{d['kind'].replace('_', ' ').capitalize()} by {d['channel']} {outcome}{about}",
+            f"notifications/{d['notification_id']}",
+            d["at"],
+        )
+
+    return line
+
+
+LINES: dict[str, Callable[[Event], Line | None]] = {
+    "reservation_held": _reservation(
+        "Reservation {code} held: {rooms} x {room_type_name}, {nights} night(s) from "
+        "{arrival:%Y-%m-%d}, {total_price} {currency}"
+    ),
+    "reservation_released": _reservation(
+        "Reservation {code} released: not checked in by {hold_until:%Y-%m-%d %H:%M}"
+    ),
+    "reservation_cancelled": _reservation("Reservation {code} cancelled"),
+    "guest_checked_in": _stay("Checked in (reservation {code}, {room_type})", "checked_in_at"),
+    "guest_checked_out": _stay(
+        "Checked out (reservation {code}); charges {charges} {currency}", "checked_out_at"
+    ),
+    "complaint_filed": _complaint(
+        "Complaint {tracking_code} received by {channel} ({category}): {summary}"
+    ),
+    "complaint_dispatched": _complaint("Complaint {tracking_code} dispatched to {department}"),
+    "complaint_escalated": _complaint(
+        "Complaint {tracking_code} escalated to the {department} director: {reason}"
+    ),
+    "complaint_resolved": _complaint("Complaint {tracking_code} resolved: {result}"),
+    "revisit_scheduled": _revisit_scheduled,
+    "revisit_completed": _revisit_completed,
+    "response_promised": _response_promised,
+    "item_signed_off": lambda e: Line(
+        "revisit",
+        f"Answer from {e.data['department']}: {e.data['result']}",
+        f"revisits/{e.data['revisit_id']}",
+        e.data["at"],
+    ),
+    "notification_sent": _notification("sent"),
+    "notification_failed": _notification("failed"),
+}
+
+COMPLAINT_STATUS = {
+    "complaint_filed": "open",
+    "complaint_dispatched": "dispatched",
+    "complaint_escalated": "escalated",
+    "complaint_resolved": "resolved",
+}
+
+
+def history_line(event: Event) -> Line | None:
+    """The line an event adds to its guest's history (None: it adds none)."""
+    return LINES[event.type](event)
+
+
+def project(session: Session, event: Event) -> None:
+    """Project one event into the screen's tables (the caller makes it happen once)."""
+    guest_id, phone = _whose(session, event.data)
+    if guest_id is None and phone is None:
+        return  # about nobody we could ever show on a screen
+    line = history_line(event)
+    if line is not None:
+        session.add(
+            HistoryLine(
+                guest_id=guest_id,
+                phone=phone,
+                at=line.at,
+                kind=line.kind,
+                event=event.type,
+                summary=line.summary,
+                ref=line.ref,
+            )
+        )
+    if event.type in COMPLAINT_STATUS:
+        _track_complaint(session, event, guest_id, phone)
+    elif event.type == "response_promised":
+        _track_promise(session, event.data)
+    elif event.type == "item_signed_off":
+        _answer_promise(session, event.data)
+
+
+def screen(session: Session, raw_phone: str, now: datetime, limit: int = HISTORY_LIMIT) -> dict:
+    """What the agent sees when `raw_phone` calls."""
+    phone = domain.normalise_phone(raw_phone)
+    guest = session.scalar(select(Guest).where(Guest.phone == phone))
+
+    def whose(model):
+        if guest is not None:
+            return model.guest_id == guest.id
+        return and_(model.guest_id.is_(None), model.phone == phone)
+
+    history = session.scalars(
+        select(HistoryLine)
+        .where(whose(HistoryLine))
+        .order_by(HistoryLine.at.desc(), HistoryLine.id.desc())
+        .limit(limit)
+    ).all()
+    complaints = session.scalars(
+        select(OpenComplaint)
+        .where(whose(OpenComplaint), OpenComplaint.resolved_at.is_(None))
+        .order_by(OpenComplaint.status_at.desc())
+    ).all()
+    promises = []
+    if guest is not None:
+        promises = session.scalars(
+            select(PromisedResponse)
+            .where(
+                PromisedResponse.guest_id == guest.id,
+                PromisedResponse.answered_at.is_(None),
+                PromisedResponse.respond_by > now - OVERDUE_PROMISE_SHOWN_FOR,
+            )
+            .order_by(PromisedResponse.respond_by)
+        ).all()
+    return {
+        "phone": phone,
+        "guest": files.guest_dict(guest) if guest is not None else None,
+        "vip": guest is not None and guest.category == "vip",
+        "history": [
+            {
+                "at": h.at.isoformat(),
+                "kind": h.kind,
+                "summary": h.summary,
+                "ref": h.ref,
+                "event": h.event,
+            }
+            for h in history
+        ],
+        "open": {
+            "complaints": [_complaint_dict(c, now) for c in complaints],
+            "promised_responses": [_promise_dict(p, now) for p in promises],
+        },
+    }
+
+
+def _whose(session: Session, data: dict[str, Any]) -> tuple[int | None, str | None]:
+    """The guest an event is about; failing that, a contact's phone (normalised)."""
+    if data.get("guest_id") is not None:
+        return data["guest_id"], None
+    raw = (data.get("contact") or {}).get("phone")
+    if not raw:
+        return None, None
+    try:
+        phone = domain.normalise_phone(raw)
+    except errors.ValidationFailed:
+        return None, None
+    guest_id = session.scalar(select(Guest.id).where(Guest.phone == phone))
+    return (guest_id, None) if guest_id is not None else (None, phone)
+
+
+def _track_complaint(
+    session: Session, event: Event, guest_id: int | None, phone: str | None
+) -> None:
+    d = event.data
+    status = COMPLAINT_STATUS[event.type]
+    session.execute(
+        insert(OpenComplaint)
+        .values(
+            complaint_id=d["complaint_id"],
+            guest_id=guest_id,
+            phone=phone,
+            tracking_code=d["tracking_code"],
+            status=status,
+            status_at=d["at"],
+            department=d["department"],
+        )
+        .on_conflict_do_nothing(index_elements=[OpenComplaint.complaint_id])
+    )
+    row = session.get(
+        OpenComplaint, d["complaint_id"], with_for_update=True, populate_existing=True
+    )
+    if event.type == "complaint_filed":
+        row.summary = d["summary"]
+        row.received_at = d["received_at"]
+        row.due_at = d["due_at"]
+    # events of one complaint travel on different queues: the latest status wins, and
+    # a resolved complaint stays resolved
+    if row.resolved_at is None and d["at"] >= row.status_at:
+        row.status, row.status_at, row.department = status, d["at"], d["department"]
+    if status == "resolved" and row.resolved_at is None:
+        row.status, row.resolved_at = status, d["at"]
+
+
+def _track_promise(session: Session, d: dict[str, Any]) -> None:
+    stmt = insert(PromisedResponse).values(
+        revisit_id=d["revisit_id"],
+        department=d["department"],
+        guest_id=d["guest_id"],
+        text=d["text"],
+        respond_by=d["respond_by"],
+        promised_at=d["at"],
+    )
+    session.execute(
+        stmt.on_conflict_do_update(
+            index_elements=[PromisedResponse.revisit_id, PromisedResponse.department],
+            set_={"text": stmt.excluded.text, "respond_by": stmt.excluded.respond_by},
+        )
+    )
+
+
+def _answer_promise(session: Session, d: dict[str, Any]) -> None:
+    stmt = insert(PromisedResponse).values(
+        revisit_id=d["revisit_id"],
+        department=d["department"],
+        guest_id=d["guest_id"],
+        answered_at=d["at"],
+    )
+    session.execute(
+        stmt.on_conflict_do_update(
+            index_elements=[PromisedResponse.revisit_id, PromisedResponse.department],
+            set_={"answered_at": stmt.excluded.answered_at},
+            where=PromisedResponse.answered_at.is_(None),
+        )
+    )
+
+
+def _complaint_dict(c: OpenComplaint, now: datetime) -> dict:
+    return {
+        "complaint_id": c.complaint_id,
+        "tracking_code": c.tracking_code,
+        "status": c.status,
+        "department": c.department,
+        "summary": c.summary,
+        "received_at": _iso(c.received_at),
+        "due_at": _iso(c.due_at),
+        "overdue": c.due_at is not None and c.due_at < now,
+        "ref": f"complaints/{c.complaint_id}",
+    }
+
+
+def _promise_dict(p: PromisedResponse, now: datetime) -> dict:
+    return {
+        "revisit_id": p.revisit_id,
+        "department": p.department,
+        "text": p.text,
+        "respond_by": _iso(p.respond_by),
+        "promised_at": _iso(p.promised_at),
+        "overdue": p.respond_by < now,
+        "ref": f"revisits/{p.revisit_id}",
+    }
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None

@@ -1,0 +1,101 @@
+"""The rules of a guest file, in plain code: phones, names, birthdays, file numbers.
+
+Every rule raises `errors.ValidationFailed` naming the field, so whoever calls the
+service (the gateway, another service) gets a 400 that says what to fix.
+"""
+
+import re
+from datetime import date
+
+import phonenumbers
+from unidecode import unidecode
+
+from servicekit import errors, settings
+
+CATEGORIES = ("individual", "group", "vip")
+LANGUAGES = ("es", "en")
+# Three digits of daily serial: the 1000th file of one day cannot be numbered.
+MAX_DAILY_SERIAL = 999
+OLDEST_BIRTHDAY = date(1900, 1, 1)
+
+
+def phone_region() -> str:
+    return settings.env("HOTEL_PHONE_REGION", "ES")
+
+
+def normalise_phone(raw: str, field: str = "phone") -> str:
+    """The phone in E.164, read in the hotel's region when it has no country code.
+
+    >>> normalise_phone("600 11 22 33")
+    '+34600112233'
+    """
+    if not isinstance(raw, str) or not raw.strip():
+        raise errors.ValidationFailed.on(field, "a phone number is required")
+    try:
+        number = phonenumbers.parse(raw, phone_region())
+    except phonenumbers.NumberParseException:
+        raise errors.ValidationFailed.on(field, "not a phone number") from None
+    # "possible" (the right length for its country), not "valid": numbering plans change
+    # faster than the library, and a real guest's number must never be refused.
+    if not phonenumbers.is_possible_number(number):
+        raise errors.ValidationFailed.on(field, "not a phone number")
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def name_key(name: str) -> str:
+    """The name without accents, case or extra spaces: what a search compares.
+
+    >>> name_key("  José  MUÑOZ ")
+    'jose munoz'
+    """
+    return re.sub(r"\s+", " ", unidecode(name)).strip().lower()
+
+
+def clean_name(name: str | None, field: str = "name") -> str:
+    if not isinstance(name, str) or not name.strip():
+        raise errors.ValidationFailed.on(field, "a name is required")
+    name = name.strip()
+    if len(name) > 200:
+        raise errors.ValidationFailed.on(field, "at most 200 characters")
+    return name
+
+
+def check_birthday(birthday: date | None, today: date) -> date | None:
+    """A birthday that can be one: not in the future, not before 1900."""
+    if birthday is not None and not OLDEST_BIRTHDAY <= birthday <= today:
+        raise errors.ValidationFailed.on("birthday", "not a possible birthday")
+    return birthday
+
+
+def check_choice(value: str, field: str, choices: tuple[str, ...]) -> str:
+    if value not in choices:
+        raise errors.ValidationFailed.on(field, f"one of: {', '.join(choices)}")
+    return value
+
+
+def parse_date(value: str | date | None, field: str) -> date | None:
+    if value is None or isinstance(value, date):
+        return value
+    try:
+        return date.fromisoformat(value)
+    except (TypeError, ValueError):
+        raise errors.ValidationFailed.on(field, "a date as YYYY-MM-DD") from None
+
+
+def file_number(day: date, serial: int) -> str:
+    """The arrival date as YYMMDD and the day's serial in three digits.
+
+    >>> file_number(date(2004, 2, 14), 1)
+    '040214001'
+    """
+    if not 1 <= serial <= MAX_DAILY_SERIAL:
+        raise ValueError(f"serial {serial} is outside 1..{MAX_DAILY_SERIAL}")
+    return f"{day:%y%m%d}{serial:03d}"
+
+
+def day_full(day: date) -> errors.Conflict:
+    return errors.Conflict(
+        f"all {MAX_DAILY_SERIAL} file numbers of {day.isoformat()} are taken; "
+        "no more guests or groups can be registered for that arrival date",
+        {"arrival_date": day.isoformat()},
+    )

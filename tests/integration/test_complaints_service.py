@@ -1,0 +1,155 @@
+"""The complaints service on real PostgreSQL and RabbitMQ: filing over RPC as the revisits
+service does (idempotent), the staff list kept from the gateway's events, and the
+escalation job and dispatches under concurrency."""
+
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import eventlet
+import pytest
+from kombu import Connection
+from nameko import config
+from nameko.standalone.rpc import ServiceRpcClient
+from sqlalchemy import create_engine, func, select
+from sqlalchemy.orm import Session
+
+from servicekit import bus, errors, events, settings
+from services.complaints import handling
+from services.complaints.models import Complaint, DispatchOrder, FormLine, StaffMember
+from services.complaints.service import ComplaintsService
+from tests.support import wait_for
+
+NOW = datetime.now(UTC)
+NOISE = {"guest_id": 7, "channel": "revisit", "category": "noise", "description": "Loud bar"}
+AGENT = {"id": 31, "username": "ana", "role": "agent", "department": "customer_service"}
+
+
+@pytest.fixture
+def engine(clean_databases):
+    engine = create_engine(settings.database_url("complaints"))
+    yield engine
+    engine.dispose()
+
+
+def _publish_staff(event_type: str, data: dict, event_id: uuid.UUID | None = None) -> None:
+    body = events.envelope(event_type, data, event_id=event_id)
+    with Connection(config["AMQP_URI"]) as conn:
+        conn.Producer().publish(
+            body,
+            exchange=bus.source_exchange("gateway"),
+            routing_key=event_type,
+            serializer="json",
+            declare=[bus.source_exchange("gateway")],
+        )
+
+
+def _staff(engine, staff_id):
+    with Session(engine) as session:
+        return session.get(StaffMember, staff_id)
+
+
+def test_filing_over_rpc_is_idempotent_and_owners_follow_the_staff_list(start_services, engine):
+    start_services(ComplaintsService)
+    with ServiceRpcClient("complaints") as complaints:
+        first = complaints.file_complaint(NOISE, None, idempotency_key="revisit-item:9")
+        again = complaints.file_complaint(NOISE, None, idempotency_key="revisit-item:9")
+        assert again == first
+        # no staff member known yet: the department's manager role owns it
+        assert first["owner"] == {
+            "kind": "role",
+            "id": None,
+            "username": None,
+            "role": "manager",
+            "department": "security",
+        }
+        assert first["form"][0]["by"]["kind"] == "system"
+        with pytest.raises(errors.ValidationFailed) as refused:
+            complaints.file_complaint({**NOISE, "category": "ghosts"}, AGENT)
+        assert set(refused.value.details) == {"category"}
+
+        manager = {
+            "staff_id": 12,
+            "username": "lucia",
+            "name": "Lucía Pérez",
+            "role": "manager",
+            "department": "security",
+            "email": "lucia@example.com",
+            "phone": None,
+        }
+        registered = uuid.uuid4()
+        _publish_staff("staff_registered", manager, registered)
+        _publish_staff("staff_registered", manager, registered)  # delivered twice
+        wait_for(lambda: _staff(engine, 12))
+        by_system = complaints.file_complaint(NOISE, None)
+        assert by_system["owner"]["kind"] == "staff" and by_system["owner"]["id"] == 12
+
+        taken = complaints.file_complaint(NOISE, AGENT, idempotency_key="revisit-item:10")
+        assert taken["owner"] == {"kind": "staff", **AGENT}
+        dispatched = complaints.act(taken["id"], {"action": "dispatch"}, AGENT)
+        assert dispatched["owner"]["username"] == "lucia"
+
+        _publish_staff("staff_updated", {**manager, "active": False})
+        wait_for(lambda: not _staff(engine, 12).active)
+        later = complaints.file_complaint(NOISE, None)
+        assert later["owner"]["kind"] == "role"
+        with pytest.raises(errors.NotFound):
+            complaints.get_complaint(999)
+        with pytest.raises(errors.NotFound):
+            complaints.run_job("hold-release", {})
+    with Session(engine) as session:
+        assert session.scalar(select(func.count()).select_from(Complaint)) == 4
+
+
+def _file(engine, received_at=None) -> int:
+    data = {**NOISE, "received_at": received_at.isoformat() if received_at else None}
+    with Session(engine) as session:
+        complaint = handling.file_complaint(session, data, AGENT, NOW)
+        session.commit()
+        return complaint["id"]
+
+
+def test_the_escalation_job_skips_what_another_replica_holds(engine):
+    yesterday = NOW - timedelta(days=1)
+    held, free = _file(engine, yesterday), _file(engine, yesterday)
+    today = _file(engine)
+    with Session(engine) as other_replica, Session(engine) as session:
+        other_replica.scalars(select(Complaint).where(Complaint.id == held).with_for_update()).one()
+        assert handling.escalate_overdue(session, NOW) == 1
+        other_replica.rollback()
+        assert handling.escalate_overdue(session, NOW) == 1
+        assert handling.escalate_overdue(session, NOW) == 0
+        statuses = dict(session.execute(select(Complaint.id, Complaint.status)).all())
+        assert statuses == {held: "escalated", free: "escalated", today: "open"}
+        owners = session.scalars(select(Complaint.owner).where(Complaint.id == held)).one()
+        assert owners == {
+            "kind": "role",
+            "id": None,
+            "username": None,
+            "role": "director",
+            "department": "security",
+        }
+        escalations = session.scalar(
+            select(func.count()).select_from(FormLine).where(FormLine.action == "escalate")
+        )
+        assert escalations == 2
+        # the end of today comes, and today's complaint goes too
+        tomorrow = NOW + timedelta(days=1)
+        assert handling.escalate_overdue(session, tomorrow) == 1
+
+
+def test_many_staff_dispatching_at_once_open_one_order(engine):
+    complaint_id = _file(engine)
+
+    def dispatch(_):
+        with Session(engine) as session:
+            try:
+                handling.act(session, complaint_id, {"action": "dispatch"}, AGENT, NOW)
+                session.commit()
+                return "ok"
+            except errors.InvalidState:
+                return "refused"
+
+    outcomes = list(eventlet.GreenPool(20).imap(dispatch, range(20)))
+    assert outcomes.count("ok") == 1 and outcomes.count("refused") == 19
+    with Session(engine) as session:
+        assert session.scalar(select(func.count()).select_from(DispatchOrder)) == 1

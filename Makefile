@@ -40,6 +40,23 @@ format: $(STAMP)
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
+# Measure the suite end to end on this machine (bench/run.py: `BENCH_GUESTS=1000
+# BENCH_SECONDS=5 make bench` for a quick try), or 10 minutes of mixed load (bench/soak.py).
+# Both run their own suite on their own databases, vhost and ports.
+bench: $(STAMP) wrk
+	$(BIN)/python -m bench.run
+
+soak: $(STAMP) wrk
+	$(BIN)/python -m bench.soak
+
+# The load generator, from Debian's packages where we may install them; without it the bench
+# falls back to its Python load generator.
+.PHONY: wrk
+wrk:
+	@command -v wrk >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
+	  { apt-get install -y -qq wrk || { apt-get update -qq && apt-get install -y -qq wrk; }; } \
+	  >/dev/null 2>&1; } || echo "wrk is not installed: the bench uses its Python load generator"
+
 replay-dead-letters: $(STAMP)
 	$(BIN)/python -m servicekit.bus replay $(QUEUE)
 

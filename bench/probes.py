@@ -1,0 +1,162 @@
+"""What the bench reads besides HTTP answers: PostgreSQL's raw insert rate on this machine,
+event latency from the rows' own timestamps, and the memory of each process."""
+
+import os
+import re
+import subprocess
+import tempfile
+import time
+from datetime import datetime
+from pathlib import Path
+
+import psycopg2
+from sqlalchemy.engine import make_url
+
+from bench.config import BenchConfig
+from servicekit import settings
+
+
+def _connect(url: str):
+    return psycopg2.connect(url.replace("postgresql+psycopg2", "postgresql"))
+
+
+# --- raw insert rate ------------------------------------------------------------------
+
+
+def raw_insert_rate(cfg: BenchConfig, seconds: int = 10) -> float:
+    """One-row inserts a second on one connection (`pgbench -c1`), on a scratch table."""
+    database = f"{cfg.prefix}_scratch"
+    admin = _connect(f"{settings.database_server()}/postgres")
+    admin.autocommit = True
+    with admin.cursor() as cur:
+        cur.execute("select 1 from pg_database where datname = %s", (database,))
+        if cur.fetchone() is None:
+            cur.execute(f'create database "{database}"')
+    admin.close()
+    conn = _connect(f"{settings.database_server()}/{database}")
+    with conn, conn.cursor() as cur:
+        cur.execute(
+            "create table if not exists one_row_inserts (id bigserial primary key, "
+            "at timestamptz not null default now(), note text not null)"
+        )
+        cur.execute("truncate one_row_inserts")
+    conn.close()
+    url = make_url(settings.database_server())
+    with tempfile.NamedTemporaryFile("w", suffix=".sql", delete=False) as script:
+        script.write("insert into one_row_inserts (note) values ('one row');\n")
+    try:
+        out = subprocess.run(
+            [
+                *("pgbench", "-n", "-c1", f"-T{seconds}", "-f", script.name),
+                *("-h", url.host or "127.0.0.1", "-p", str(url.port or 5432)),
+                *("-U", url.username or "postgres", database),
+            ],
+            env={**os.environ, **({"PGPASSWORD": url.password} if url.password else {})},
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+    finally:
+        os.unlink(script.name)
+    return float(re.search(r"tps = ([\d.]+)", out).group(1))
+
+
+# --- event latency --------------------------------------------------------------------
+
+
+def database_now(cfg: BenchConfig) -> datetime:
+    conn = _connect(cfg.database_url("complaints"))
+    with conn.cursor() as cur:
+        cur.execute("select clock_timestamp()")
+        now = cur.fetchone()[0]
+    conn.close()
+    return now
+
+
+def _rows(cfg: BenchConfig, owner: str, query: str, since: datetime) -> list[tuple]:
+    conn = _connect(cfg.database_url(owner))
+    with conn.cursor() as cur:
+        cur.execute(query, (since,))
+        rows = cur.fetchall()
+    conn.close()
+    return rows
+
+
+def event_latency(cfg: BenchConfig, since: datetime, wait: float = 30) -> dict:
+    """From each complaint filed since `since` (its row's time) to its revisit being
+    scheduled and its notification being written (theirs), in milliseconds.
+
+    Waits up to `wait` seconds for the events still on their way; those that never
+    arrive are counted as `missing`.
+    """
+    filed = dict(
+        _rows(
+            cfg, "complaints", "select id, created_at from complaints where created_at >= %s", since
+        )
+    )
+    deadline = time.monotonic() + wait
+    while True:
+        revisits = dict(
+            _rows(
+                cfg,
+                "revisits",
+                "select complaint_id, created_at from revisits "
+                "where kind = 'complaint' and created_at >= %s",
+                since,
+            )
+        )
+        notices = {
+            int(ref.removeprefix("complaint:")): at
+            for ref, at in _rows(
+                cfg,
+                "notifications",
+                "select ref, created_at from notifications "
+                "where kind = 'complaint_received' and created_at >= %s",
+                since,
+            )
+        }
+        if (len(revisits) >= len(filed) and len(notices) >= len(filed)) or (
+            time.monotonic() > deadline
+        ):
+            break
+        time.sleep(1)
+    return {
+        "complaints": len(filed),
+        "revisit_scheduled": _latencies(filed, revisits),
+        "notification_written": _latencies(filed, notices),
+    }
+
+
+def _latencies(filed: dict, effects: dict) -> dict:
+    millis = sorted(
+        (effects[cid] - at).total_seconds() * 1000 for cid, at in filed.items() if cid in effects
+    )
+    if not millis:
+        return {"count": 0, "missing": len(filed)}
+    return {
+        "count": len(millis),
+        "missing": len(filed) - len(millis),
+        "p50_ms": round(percentile(millis, 0.50), 1),
+        "p99_ms": round(percentile(millis, 0.99), 1),
+        "max_ms": round(millis[-1], 1),
+    }
+
+
+def percentile(ordered: list[float], p: float) -> float:
+    return ordered[min(len(ordered) - 1, int(len(ordered) * p))]
+
+
+# --- memory ---------------------------------------------------------------------------
+
+
+def rss_mb(pid: int) -> float:
+    status = Path(f"/proc/{pid}/status").read_text()
+    return int(re.search(r"VmRSS:\s+(\d+) kB", status).group(1)) / 1024
+
+
+def memory(processes: dict[str, list[int]]) -> dict[str, float]:
+    """Each service's resident memory in MB (all its processes together)."""
+    return {
+        service: round(sum(rss_mb(pid) for pid in pids), 1)
+        for service, pids in sorted(processes.items())
+    }

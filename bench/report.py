@@ -1,0 +1,115 @@
+"""`bench/results.json` and the table printed at the end of a run."""
+
+import json
+
+from bench.config import RESULTS
+
+# The issue's targets on this kind of machine (measured, never asserted by the tests).
+BOOKINGS_RATIO_TARGET = 0.10
+CALLER_SCREEN_P99_MS = 50
+EVENT_P99_MS = 100
+RSS_GROWTH_LIMIT = 0.10
+
+
+def write(results: dict, section: str | None = None) -> None:
+    """Write a bench's results; a soak's go under `section`, beside the last bench's."""
+    previous = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
+    if section is not None:
+        results = {**previous, section: results}
+    elif "soak" in previous:
+        results = {**results, "soak": previous["soak"]}
+    RESULTS.write_text(json.dumps(results, indent=2) + "\n")
+
+
+def targets(results: dict) -> dict[str, bool]:
+    met = {}
+    if "bookings" in results:
+        met["bookings >= 0.10 x raw inserts"] = (
+            results["bookings"]["ratio_to_raw_insert"] >= BOOKINGS_RATIO_TARGET
+        )
+    if "caller_screen" in results:
+        met["caller screen p99 <= 50 ms"] = (
+            results["caller_screen"]["p99_ms"] <= CALLER_SCREEN_P99_MS
+        )
+    if "event_latency" in results:
+        met["event latency p99 <= 100 ms"] = all(
+            e.get("p99_ms", float("inf")) <= EVENT_P99_MS and not e.get("missing")
+            for k, e in results["event_latency"].items()
+            if isinstance(e, dict)
+        )
+    if "memory_growth" in results:
+        met["no service's RSS grows > 10%"] = not any(
+            g["flagged"] for g in results["memory_growth"].values()
+        )
+    return met
+
+
+def table(results: dict) -> str:
+    lines = [
+        f"hotelcs bench, {results['at']}: {results['cores']} cores, "
+        f"{results['guests']:,} guests, {results['connections']} connections, "
+        f"{results.get('seconds', '?')} s a scenario ({results.get('tool', '?')})",
+        "",
+        f"{'scenario':<40}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'failed':>8}",
+    ]
+    for key, label in (
+        ("bookings", "bookings (POST /reservations)"),
+        ("caller_screen", "caller screen (GET /callers/{phone})"),
+        ("complaints", "complaint intake (POST /complaints)"),
+        ("mixed", "mixed call-centre load"),
+    ):
+        if key in results:
+            r = results[key]
+            lines.append(
+                f"{label:<40}{r['per_second']:>9.1f}{r['p50_ms']:>9.1f}{r['p99_ms']:>9.1f}"
+                f"{r['failed']:>8}"
+            )
+    if "event_latency" in results:
+        lines.append("")
+        lines.append(f"{'event latency (complaint committed ->)':<40}{'p50 ms':>9}{'p99 ms':>9}")
+        for key, label in (
+            ("revisit_scheduled", "revisit scheduled"),
+            ("notification_written", "notification written"),
+        ):
+            e = results["event_latency"][key]
+            missing = f"   ({e['missing']} missing)" if e.get("missing") else ""
+            lines.append(
+                f"{label:<40}{e.get('p50_ms', float('nan')):>9.1f}"
+                f"{e.get('p99_ms', float('nan')):>9.1f}{missing}"
+            )
+    if "raw_insert_per_second" in results:
+        lines.append("")
+        lines.append(
+            f"raw PostgreSQL inserts (pgbench -c1): {results['raw_insert_per_second']:.0f}/s; "
+            f"bookings = {results['bookings']['ratio_to_raw_insert']:.2f} x that"
+        )
+    if "memory" in results:
+        lines.append("")
+        lines.append(f"{'RSS MB':<16}{'before':>9}{'after':>9}{'growth':>9}")
+        before, after = results["memory"]["before"], results["memory"]["after"]
+        for service in before:
+            grown = (after.get(service, 0) - before[service]) / before[service]
+            flag = "  over 10%" if grown > RSS_GROWTH_LIMIT else ""
+            lines.append(
+                f"{service:<16}{before[service]:>9.1f}{after.get(service, 0):>9.1f}"
+                f"{grown:>8.1%}{flag}"
+            )
+    met = targets(results)
+    if met:
+        lines.append("")
+        for name, ok in met.items():
+            lines.append(f"{'met   ' if ok else 'MISSED'}  {name}")
+    return "\n".join(lines)
+
+
+def growth(before: dict[str, float], after: dict[str, float]) -> dict:
+    return {
+        service: {
+            "before_mb": before[service],
+            "after_mb": after.get(service, 0.0),
+            "growth": round((after.get(service, 0.0) - before[service]) / before[service], 3),
+            "flagged": (after.get(service, 0.0) - before[service]) / before[service]
+            > RSS_GROWTH_LIMIT,
+        }
+        for service in before
+    }

@@ -32,7 +32,7 @@ class ComplaintRoutes:
         query=schemas.ComplaintQuery,
         response=page_of(schemas.Complaint),
         tag="complaints",
-        summary="Complaints by status, department, guest, channel, overdue; oldest first",
+        summary="Complaints by status, department, guest, channel, overdue, tracking code; oldest first",
     )
     def list_complaints(self, call):
         filters = {k: v for k, v in call.query.items() if k not in ("limit", "cursor")}

@@ -132,6 +132,10 @@ class ComplaintQuery(PageQuery):
     guest_id = fields.Integer(validate=validate.Range(min=1))
     channel = fields.String(validate=validate.OneOf(CHANNELS))
     overdue = fields.Boolean()
+    tracking_code = fields.String(
+        validate=validate.Length(max=32),
+        metadata={"description": "as the guest reads it: any case, dashes optional"},
+    )
 
 
 class DispatchOrderQuery(PageQuery):

@@ -294,6 +294,11 @@ def list_complaints(session: Session, filters: dict, limit: int, after: int, now
     for name in ("status", "department", "guest_id", "channel"):
         if filters.get(name) is not None:
             query = query.where(getattr(Complaint, name) == filters[name])
+    if filters.get("tracking_code"):
+        code = tracking_codes.normalise(filters["tracking_code"])
+        if code is None:
+            raise errors.ValidationFailed.on("tracking_code", "not a tracking code")
+        query = query.where(Complaint.tracking_code == code)
     overdue = filters.get("overdue")
     if overdue is True:
         query = query.where(Complaint.status != domain.RESOLVED, Complaint.due_at < now)

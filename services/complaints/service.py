@@ -8,7 +8,7 @@ opens the transaction, calls them, and commits.
 from datetime import UTC, datetime
 
 from nameko.rpc import rpc
-from nameko.timer import timer
+from nameko.timer import Timer
 
 from servicekit import errors, settings
 from servicekit.bus import subscribe
@@ -20,12 +20,24 @@ from servicekit.pages import decode_cursor
 from services.complaints import handling
 from services.complaints.models import KIT
 
-# How often the timer looks for complaints the day has ended on (seconds).
-ESCALATION_INTERVAL = settings.float_setting("COMPLAINTS_ESCALATION_SECONDS", 15.0)
-
 
 def _now() -> datetime:
     return datetime.now(UTC)
+
+
+class EscalationTimer(Timer):
+    """A timer that reads how often to look for overdue complaints when its service
+    starts (`COMPLAINTS_ESCALATION_SECONDS`, default 15), not when the code is imported."""
+
+    def __init__(self, **kwargs):
+        super().__init__(interval=None, **kwargs)
+
+    def setup(self):
+        self.interval = settings.float_setting("COMPLAINTS_ESCALATION_SECONDS", 15.0)
+        super().setup()
+
+
+escalation_timer = EscalationTimer.decorator
 
 
 class ComplaintsService(HealthRpc):
@@ -76,7 +88,7 @@ class ComplaintsService(HealthRpc):
 
     @rpc(expected_exceptions=errors.EXPECTED)
     def list_complaints(self, filters: dict, limit: int = 50, cursor: str | None = None):
-        """`filters`: status, department, guest_id, channel, overdue (bool)."""
+        """`filters`: status, department, guest_id, channel, overdue (bool), tracking_code."""
         after = decode_cursor(cursor, int) or 0
         return handling.list_complaints(self.db, filters, limit, after, _now())
 
@@ -95,7 +107,7 @@ class ComplaintsService(HealthRpc):
         """Public: `track("K7QX-3MPA-WZ9DR")` -> status, department, steps; nothing personal."""
         return handling.track(self.db, tracking_code)
 
-    @timer(interval=ESCALATION_INTERVAL)
+    @escalation_timer
     def escalate_overdue(self):
         """Escalate every complaint the day has ended on, to its department's director."""
         self._escalate()

@@ -134,10 +134,12 @@ class ReservationsService(HealthRpc):
 
     @rpc(expected_exceptions=errors.EXPECTED)
     def check_in(self, reservation_id: int, at: str | None = None, actor: dict | None = None):
-        """The guest arrived: held -> in_house. `at` defaults to now."""
+        """The guest arrived: held -> in_house. `at` defaults to now; not before the
+        arrival day (409 INVALID_STATE)."""
         moment = _past_or_now(at)
+        tz = settings.hotel_tz()
         return self._command(
-            "check_in", None, lambda: store.check_in(self.db, reservation_id, moment)
+            "check_in", None, lambda: store.check_in(self.db, reservation_id, moment, tz)
         )
 
     @rpc(expected_exceptions=errors.EXPECTED)

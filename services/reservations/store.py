@@ -387,9 +387,15 @@ def list_reservations(
     return [reservation_dict(r) for r in rows], (rows[-1].id if more and rows else None)
 
 
-def check_in(session: Session, reservation_id: int, at: datetime) -> dict:
+def check_in(session: Session, reservation_id: int, at: datetime, tz: ZoneInfo) -> dict:
     r = get_reservation(session, reservation_id, lock=True)
     r.status = domain.next_status(r.status, "check_in")
+    if at.astimezone(tz).date() < r.arrival:
+        # the rooms are counted from the arrival night: an earlier night is not ours to give
+        raise errors.InvalidState(
+            f"the stay starts on {r.arrival}; an earlier arrival needs its own reservation",
+            {"status": "held", "arrival": r.arrival.isoformat()},
+        )
     r.checked_in_at = at
     session.flush()
     outbox.record(session, KIT, "guest_checked_in", {**_event_data(r), "checked_in_at": at})

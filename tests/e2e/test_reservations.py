@@ -246,43 +246,59 @@ def test_the_booking_script_from_room_types_to_check_out(desk, reservations_db):
     assert [r["id"] for r in mine["items"]] == [lucia["id"]]
     assert agent.get("/reservations?status=lost").status_code == 400
 
-    # Lucía arrives, stays, leaves with her charges; every wrong step is refused
+    # Lucía cannot be checked in ten days early, nor checked out before she is in
     base = f"/reservations/{lucia['id']}"
-    assert agent.post(f"{base}/check-out", {}).json()["error"] == "INVALID_STATE"
-    checked_in = agent.post(f"{base}/check-in", {})
-    assert checked_in.status_code == 200, checked_in.text
-    assert checked_in.json()["status"] == "in_house"
-    for step in ("check-in", "cancel"):
+    for step in ("check-in", "check-out"):
         wrong = agent.post(f"{base}/{step}", {})
         assert wrong.status_code == 409 and wrong.json()["error"] == "INVALID_STATE", step
-    assert agent.post(f"{base}/check-out", {"charges": "-1.00"}).status_code == 400
-    assert agent.post(f"{base}/check-out", {"charges": VISA}).status_code == 400
+
+    # John also takes a single for tonight: he arrives, stays, leaves with his charges
+    tonight = agent.post("/reservations", booking(502, "single", today, nights=1))
+    assert tonight.status_code == 201, tonight.text
+    stay = f"/reservations/{tonight.json()['id']}"
+    assert agent.post(f"{stay}/check-out", {}).json()["error"] == "INVALID_STATE"
+    checked_in = agent.post(f"{stay}/check-in", {})
+    assert checked_in.status_code == 200, checked_in.text
+    assert checked_in.json()["status"] == "in_house" and checked_in.json()["checked_in_at"]
+    for step in ("check-in", "cancel"):
+        wrong = agent.post(f"{stay}/{step}", {})
+        assert wrong.status_code == 409 and wrong.json()["error"] == "INVALID_STATE", step
+    assert agent.post(f"{stay}/check-out", {"charges": "-1.00"}).status_code == 400
+    assert agent.post(f"{stay}/check-out", {"charges": VISA}).status_code == 400
     future = (datetime.now(UTC) + timedelta(days=2)).isoformat()
-    assert agent.post(f"{base}/check-out", {"at": future}).status_code == 400
-    left = agent.post(f"{base}/check-out", {"charges": "84.50"})
+    assert agent.post(f"{stay}/check-out", {"at": future}).status_code == 400
+    left = agent.post(f"{stay}/check-out", {"charges": "84.50"})
     assert left.status_code == 200, left.text
     assert left.json()["status"] == "checked_out" and left.json()["charges"] == "84.50"
     for step in ("check-in", "check-out", "cancel"):
-        assert agent.post(f"{base}/{step}", {}).status_code == 409, step
-    # she left before her arrival date: every night of the stay is free again
-    options = agent.get(f"/availability?arrival={arrival}&nights=2").json()["options"]
-    assert options[0] == {**options[0], "room_type": "suite", "available": 1}
+        assert agent.post(f"{stay}/{step}", {}).status_code == 409, step
+    # he left the same day, before the night: tonight's single is free again
+    options = agent.get(f"/availability?arrival={today}&nights=1").json()["options"]
+    assert {o["room_type"]: o["available"] for o in options}["single"] == 4
 
-    # John cancels: his doubles are free again, and a cancelled booking stays cancelled
-    cancelled = agent.post(f"/reservations/{john['id']}/cancel", {})
-    assert cancelled.status_code == 200 and cancelled.json()["status"] == "cancelled"
-    for step in ("check-in", "check-out", "cancel"):
-        assert agent.post(f"/reservations/{john['id']}/{step}", {}).status_code == 409
+    # John cancels his doubles and Lucía her suite: the rooms are free again, for good
+    for reservation in (john, lucia):
+        cancelled = agent.post(f"/reservations/{reservation['id']}/cancel", {})
+        assert cancelled.status_code == 200 and cancelled.json()["status"] == "cancelled"
+        for step in ("check-in", "check-out", "cancel"):
+            again = agent.post(f"/reservations/{reservation['id']}/{step}", {})
+            assert again.status_code == 409, step
     options = agent.get(f"/availability?arrival={arrival}&nights=3").json()["options"]
-    assert {o["room_type"]: o["available"] for o in options}["double"] == 3
+    assert {o["room_type"]: o["available"] for o in options} == {
+        "suite": 1,
+        "double": 3,
+        "single": 4,
+    }
     assert agent.post("/reservations/999999/cancel", {}).status_code == 404
 
     # every change was announced through the outbox, in order
     assert outbox_types(reservations_db) == [
         "reservation_held",
         "reservation_held",
+        "reservation_held",
         "guest_checked_in",
         "guest_checked_out",
+        "reservation_cancelled",
         "reservation_cancelled",
     ]
 

@@ -14,8 +14,9 @@ from sqlalchemy import create_engine, func, select
 from sqlalchemy.orm import Session
 
 from servicekit import bus, errors, events, settings
+from servicekit.idempotency import run_command_once
 from services.complaints import handling
-from services.complaints.models import Complaint, DispatchOrder, FormLine, StaffMember
+from services.complaints.models import KIT, Complaint, DispatchOrder, FormLine, StaffMember
 from services.complaints.service import ComplaintsService
 from tests.support import wait_for
 
@@ -153,3 +154,20 @@ def test_many_staff_dispatching_at_once_open_one_order(engine):
     assert outcomes.count("ok") == 1 and outcomes.count("refused") == 19
     with Session(engine) as session:
         assert session.scalar(select(func.count()).select_from(DispatchOrder)) == 1
+
+
+def test_the_same_filing_retried_at_once_files_one_complaint(engine):
+    def file(_):
+        with Session(engine) as session:
+            return run_command_once(
+                session,
+                KIT,
+                "file_complaint",
+                "revisit-item:77",
+                lambda: handling.file_complaint(session, NOISE, AGENT, NOW),
+            )["id"]
+
+    ids = set(eventlet.GreenPool(10).imap(file, range(10)))
+    assert len(ids) == 1
+    with Session(engine) as session:
+        assert session.scalar(select(func.count()).select_from(Complaint)) == 1

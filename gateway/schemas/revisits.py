@@ -97,6 +97,7 @@ class Revisit(Schema):
     complaint_id = fields.Integer(allow_none=True)
     complaint_resolved = fields.Boolean()
     due_date = fields.String(required=True)
+    planned_date = fields.String(metadata={"description": "the due date first planned"})
     overdue = fields.Boolean()
     status = fields.String(required=True)
     attempts = fields.Integer(required=True)

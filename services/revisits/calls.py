@@ -71,6 +71,7 @@ def revisit_dict(revisit: Revisit, guest: Guest | None = None) -> dict:
         "complaint_id": revisit.complaint_id,
         "complaint_resolved": revisit.complaint_resolved_at is not None,
         "due_date": revisit.due_date.isoformat(),
+        "planned_date": revisit.planned_date.isoformat(),
         "overdue": revisit.status == "due" and revisit.due_date < today(),
         "status": revisit.status,
         "attempts": revisit.attempts,

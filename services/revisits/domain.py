@@ -132,6 +132,7 @@ class PlannedCall:
 
     kind: str
     status: str
+    planned_date: date
     due_date: date
     completed_on: date | None
     agent: str | None
@@ -143,7 +144,7 @@ class PlannedCall:
 def evaluate(calls: list[PlannedCall], today: date) -> dict:
     """The annual plan's summary evaluation of the revisits planned in a period.
 
-    - planned: revisits due in the period; done: their calls are over (reached, or closed
+    - planned: revisits planned in the period; done: their calls are over (reached, or closed
       as unreached after the last attempt); reached: the guest was reached.
     - overdue: still to call, past their due date.
     - coverage_post_stay: post-stay calls that reached the guest, in percent of planned.
@@ -156,7 +157,7 @@ def evaluate(calls: list[PlannedCall], today: date) -> dict:
     complaints_in_time = [
         c
         for c in complaints
-        if c.status == "done" and c.completed_on and c.completed_on <= c.due_date
+        if c.status == "done" and c.completed_on and c.completed_on <= c.planned_date
     ]
     by_agent: dict[str, dict] = {}
     for call in calls:

@@ -13,12 +13,13 @@ from services.revisits.models import CommissionCredit, Revisit, RevisitItem
 
 
 def report(session: Session, year: int, month: int | None = None) -> dict:
-    """The revisits planned (due) in the year, or in one month of it, evaluated."""
+    """The revisits planned in the year, or in one month of it (by the due date first
+    planned, whatever later attempts did to it), evaluated."""
     if month is not None and not 1 <= month <= 12:
         raise errors.ValidationFailed.on("month", "must be 1 to 12")
     start, end = domain.month_bounds(year, month)
     revisits = session.scalars(
-        select(Revisit).where(Revisit.due_date >= start, Revisit.due_date < end)
+        select(Revisit).where(Revisit.planned_date >= start, Revisit.planned_date < end)
     ).all()
     kinds: dict[int, list[str]] = defaultdict(list)
     if revisits:
@@ -32,6 +33,7 @@ def report(session: Session, year: int, month: int | None = None) -> dict:
         domain.PlannedCall(
             kind=r.kind,
             status=r.status,
+            planned_date=r.planned_date,
             due_date=r.due_date,
             completed_on=domain.hotel_day(r.completed_at) if r.completed_at else None,
             agent=r.agent_username,

@@ -75,6 +75,8 @@ class Revisit(Base):
     complaint_id: Mapped[int | None] = mapped_column(unique=True)
     complaint_resolved_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     due_date: Mapped[date] = mapped_column(Date)
+    # the due date as first planned: missed calls move `due_date`, never the plan
+    planned_date: Mapped[date] = mapped_column(Date, index=True)
     status: Mapped[str] = mapped_column(String(20), server_default=sql("'due'"))
     attempts: Mapped[int] = mapped_column(server_default=sql("0"))
     agent_id: Mapped[int | None]

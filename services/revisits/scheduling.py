@@ -140,6 +140,7 @@ def credit_returning_stay(session: Session, data: dict) -> CommissionCredit | No
 
 
 def _scheduled(session: Session, revisit: Revisit) -> Revisit:
+    revisit.planned_date = revisit.due_date
     session.add(revisit)
     session.flush()
     # the catalogue's revisit events are about a guest file; a contact-only revisit has none

@@ -82,28 +82,41 @@ def test_periods_of_a_year_and_of_a_month():
     assert domain.month_bounds(2026, 2) == (date(2026, 2, 1), date(2026, 3, 1))
 
 
+def call(kind, status, planned, completed=None, agent=None, score=None, *items, due=None):
+    return PlannedCall(
+        kind=kind,
+        status=status,
+        planned_date=planned,
+        due_date=due or planned,
+        completed_on=completed,
+        agent=agent,
+        agent_id={"ana": 1, "bea": 2}.get(agent),
+        satisfaction=score,
+        item_kinds=items,
+    )
+
+
 def test_the_evaluation_counts_coverage_agents_items_and_satisfaction():
     today = date(2026, 11, 30)
     calls = [
-        PlannedCall(
+        call(
             "post_stay",
             "done",
             date(2026, 11, 2),
             date(2026, 11, 2),
             "ana",
-            1,
             5,
-            ("opinion", "request"),
+            "opinion",
+            "request",
         ),
-        PlannedCall("post_stay", "unreached", date(2026, 11, 3), date(2026, 11, 5), "ana", 1, None),
-        PlannedCall("post_stay", "due", date(2026, 11, 4), None, None, None, None),
-        PlannedCall("post_stay", "due", date(2026, 12, 4), None, None, None, None),
+        call("post_stay", "unreached", date(2026, 11, 3), date(2026, 11, 5), "ana"),
+        call("post_stay", "due", date(2026, 11, 4)),
+        # missed once: tried again on 1 December, so not overdue yet
+        call("post_stay", "due", date(2026, 11, 29), due=date(2026, 12, 1)),
         # reached within the three days
-        PlannedCall(
-            "complaint", "done", date(2026, 11, 10), date(2026, 11, 9), "bea", 2, 3, ("complaint",)
-        ),
-        # reached, but after its due date: not covered
-        PlannedCall("complaint", "done", date(2026, 11, 10), date(2026, 11, 12), "bea", 2, None),
+        call("complaint", "done", date(2026, 11, 10), date(2026, 11, 9), "bea", 3, "complaint"),
+        # reached, but after the day planned: not covered
+        call("complaint", "done", date(2026, 11, 10), date(2026, 11, 12), "bea"),
     ]
     report = domain.evaluate(calls, today)
     assert report["planned"] == 6

@@ -39,6 +39,7 @@ def upgrade() -> None:
         sa.Column("complaint_id", sa.Integer(), nullable=True),
         sa.Column("complaint_resolved_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("due_date", sa.Date(), nullable=False),
+        sa.Column("planned_date", sa.Date(), nullable=False),
         sa.Column("status", sa.String(length=20), server_default=sa.text("'due'"), nullable=False),
         sa.Column("attempts", sa.Integer(), server_default=sa.text("0"), nullable=False),
         sa.Column("agent_id", sa.Integer(), nullable=True),
@@ -66,6 +67,7 @@ def upgrade() -> None:
     op.create_index(
         "ix_revisits_guest_completed", "revisits", ["guest_id", "completed_at"], unique=False
     )
+    op.create_index(op.f("ix_revisits_planned_date"), "revisits", ["planned_date"], unique=False)
     op.create_index("ix_revisits_status_due_date", "revisits", ["status", "due_date"], unique=False)
     op.create_index(
         "ix_revisits_worklist", "revisits", ["due_date", "guest_id", "id"], unique=False
@@ -193,6 +195,7 @@ def downgrade() -> None:
     op.drop_table("staff")
     op.drop_index("ix_revisits_worklist", table_name="revisits")
     op.drop_index("ix_revisits_status_due_date", table_name="revisits")
+    op.drop_index(op.f("ix_revisits_planned_date"), table_name="revisits")
     op.drop_index("ix_revisits_guest_completed", table_name="revisits")
     op.drop_table("revisits")
     op.drop_index(op.f("ix_guests_phone"), table_name="guests")

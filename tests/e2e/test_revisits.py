@@ -1,0 +1,195 @@
+"""Revisits end to end: the whole suite running, staff through the gateway, check-outs and
+complaints announced on the real bus, every agent and manager step over HTTP."""
+
+from datetime import UTC, date, datetime, timedelta
+
+from nameko.standalone.rpc import ServiceRpcClient
+
+from servicekit import settings
+from tests.integration.test_revisits_service import (
+    check_out,
+    complaint,
+    guest,
+    publish,
+    query,
+    revisits,
+)
+from tests.support import wait_for
+
+
+def hotel_today() -> date:
+    return datetime.now(settings.hotel_tz()).date()
+
+
+def test_revisits_from_check_out_to_sign_off_report_and_commission(suite):
+    admin = suite.as_admin()
+    agent = suite.as_role("agent")
+    other_agent = suite.as_role("agent")
+    housekeeping = suite.as_role("manager", "housekeeping")
+    engineering = suite.as_role("manager", "engineering")
+    manager_ids = {housekeeping.staff["id"], engineering.staff["id"]}
+    wait_for(lambda: manager_ids <= {r["id"] for r in query("select id from staff")})
+
+    # a guest leaves on 10 June, and complained that morning: both calls are planned
+    publish("guest_registered", guest(1, "+34600000001", name="Ada Lovelace"))
+    left = datetime(2026, 6, 10, 11, 0, tzinfo=UTC)
+    publish("guest_checked_out", check_out(10, 1, left - timedelta(days=2), left, "150.00"))
+    publish("complaint_filed", complaint(900, left - timedelta(hours=2), guest_id=1))
+    wait_for(lambda: len(revisits()) == 2)
+
+    worklist = agent.get("/revisits?guest_id=1&status=due")
+    assert worklist.status_code == 200, worklist.text
+    post_stay, complaint_call = worklist.json()["items"]
+    assert (post_stay["kind"], post_stay["due_date"]) == ("post_stay", "2026-06-11")
+    assert (complaint_call["kind"], complaint_call["complaint_id"]) == ("complaint", 900)
+    assert complaint_call["due_date"] == "2026-06-13"
+    assert post_stay["overdue"] is True and post_stay["guest"]["name"] == "Ada Lovelace"
+    overdue = agent.get("/revisits?overdue=true&due_before=2026-06-11").json()["items"]
+    assert [r["id"] for r in overdue] == [post_stay["id"]]
+    assert agent.get("/revisits?status=finished").status_code == 400
+    assert agent.get("/revisits/999").status_code == 404
+
+    # the agent takes the call; another agent cannot take it from them
+    taken = agent.post(f"/revisits/{post_stay['id']}/take")
+    assert taken.status_code == 200, taken.text
+    assert taken.json()["agent"]["username"] == agent.staff["username"]
+    assert other_agent.post(f"/revisits/{post_stay['id']}/take").status_code == 409
+
+    outcome = {
+        "reached": True,
+        "notes": "Loved the breakfast; the shower was cold",
+        "satisfaction": 4,
+        "items": [
+            {"kind": "opinion", "text": "The breakfast was excellent"},
+            {"kind": "request", "text": "Extra pillows next time", "department": "housekeeping"},
+            {"kind": "suggestion", "text": "Vegan menu", "department": "food_beverage"},
+            {
+                "kind": "complaint",
+                "text": "The shower was cold",
+                "department": "engineering",
+                "category": "maintenance",
+            },
+        ],
+        "pending_question": {
+            "text": "Is there parking for a coach in July?",
+            "respond_by": (datetime.now(UTC) + timedelta(minutes=30)).isoformat(),
+            "department": "front_office",
+        },
+    }
+    bad = agent.post(
+        f"/revisits/{post_stay['id']}/outcome",
+        {**outcome, "satisfaction": 7, "items": [{"kind": "praise", "text": "x"}], "mood": 1},
+    )
+    assert bad.status_code == 400
+    assert {"satisfaction", "items", "mood"} <= set(bad.json()["fields"])
+
+    answer = agent.post(f"/revisits/{post_stay['id']}/outcome", outcome)
+    assert answer.status_code == 200, answer.text
+    done = answer.json()
+    assert (done["status"], done["reached"], done["attempts"]) == ("done", True, 1)
+    items = {i["kind"]: i for i in done["items"]}
+    assert all(i["id"] and i["routed"] for i in items.values())
+    assert items["opinion"]["department"] == "customer_service"
+    assert items["opinion"]["owner"]["kind"] == "role"
+    assert items["request"]["owner"]["id"] == housekeeping.staff["id"]
+    assert items["complaint"]["owner"]["username"] == engineering.staff["username"]
+    assert done["pending_questions"][0]["department"] == "front_office"
+    assert agent.post(f"/revisits/{post_stay['id']}/outcome", outcome).json()["error"] == (
+        "INVALID_STATE"
+    )
+
+    # the complaint item became a complaint in the complaints service, channel `revisit`
+    complaint_id = items["complaint"]["complaint_id"]
+    assert complaint_id and items["complaint"]["complaint_filing"] == "filed"
+    with ServiceRpcClient("complaints") as complaints:
+        filed = complaints.get_complaint(complaint_id)
+    assert (filed["channel"], filed["department"]) == ("revisit", "engineering")
+    # ... and, like every complaint, it plans a call to its complainant
+    wait_for(lambda: query("select id from revisits where complaint_id = :c", c=complaint_id))
+
+    # sign-off: only a manager of the item's department
+    request_item = items["request"]["id"]
+    path = f"/revisits/{post_stay['id']}/items/{request_item}/sign-off"
+    result = {"result": "Extra pillows are noted on the guest's file"}
+    assert engineering.post(path, result).json()["error"] == "FORBIDDEN"
+    assert agent.post(path, result).status_code == 403
+    assert housekeeping.post(path, {}).status_code == 400
+    signed = housekeeping.post(path, result)
+    assert signed.status_code == 200, signed.text
+    item = next(i for i in signed.json()["items"] if i["id"] == request_item)
+    assert item["signed_by"]["username"] == housekeeping.staff["username"]
+    assert item["signed_at"] and item["result"] == result["result"]
+    assert housekeeping.post(path, result).status_code == 409
+
+    # a guest not reached is tried the next day, until the last attempt
+    missed = agent.post(f"/revisits/{complaint_call['id']}/outcome", {"reached": False})
+    assert missed.status_code == 200, missed.text
+    tomorrow = (hotel_today() + timedelta(days=1)).isoformat()
+    assert (missed.json()["status"], missed.json()["attempts"]) == ("due", 1)
+    assert missed.json()["due_date"] == tomorrow
+    assert (
+        agent.post(
+            f"/revisits/{complaint_call['id']}/outcome", {"reached": False, "satisfaction": 3}
+        ).status_code
+        == 400
+    )
+    agent.post(f"/revisits/{complaint_call['id']}/outcome", {"reached": False})
+    last = agent.post(f"/revisits/{complaint_call['id']}/outcome", {"reached": False}).json()
+    assert (last["status"], last["attempts"]) == ("unreached", 3)
+    assert (
+        agent.post(f"/revisits/{complaint_call['id']}/outcome", {"reached": False}).status_code
+        == 409
+    )
+
+    # the department is reminded of the promised answer once
+    job = admin.post("/admin/jobs/revisit-reminders")
+    assert job.status_code == 200, job.text
+    assert job.json()["reminded"] == 1
+    assert admin.post("/admin/jobs/revisit-reminders").json()["reminded"] == 0
+
+    # June's evaluation: both calls planned, one reached, the complainant missed
+    assert agent.get("/revisits/report?year=2026&month=6").status_code == 403
+    assert housekeeping.get("/revisits/report?year=2026&month=13").status_code == 400
+    report = housekeeping.get("/revisits/report?year=2026&month=6")
+    assert report.status_code == 200, report.text
+    report = report.json()
+    assert (report["planned"], report["done"], report["reached"], report["overdue"]) == (
+        2,
+        2,
+        1,
+        0,
+    )
+    assert report["coverage_post_stay"] == 100.0 and report["coverage_complaints"] == 0.0
+    assert report["by_item_kind"] == {"opinion": 1, "request": 1, "suggestion": 1, "complaint": 1}
+    assert report["by_agent"] == [
+        {
+            "agent": agent.staff["username"],
+            "agent_id": agent.staff["id"],
+            "done": 2,
+            "reached": 1,
+            "items": 4,
+        }
+    ]
+    assert report["satisfaction"]["average"] == "4.00"
+
+    # the guest comes back: the stay's charges are the agent's sales
+    back_in = datetime.now(UTC) + timedelta(seconds=1)
+    back_out = back_in + timedelta(days=2)
+    publish("guest_checked_out", check_out(11, 1, back_in, back_out, "400.00"))
+    wait_for(lambda: query("select id from revisits where reservation_id = 11"))
+    month = back_out.astimezone(settings.hotel_tz()).strftime("%Y-%m")
+    assert housekeeping.get("/commissions?month=2026-6").status_code == 400
+    assert agent.get(f"/commissions?month={month}").status_code == 403
+    commissions = housekeeping.get(f"/commissions?month={month}")
+    assert commissions.status_code == 200, commissions.text
+    assert commissions.json()["items"] == [
+        {
+            "agent": agent.staff["username"],
+            "agent_id": agent.staff["id"],
+            "guests": 1,
+            "stays": 1,
+            "consumption": "400.00",
+            "commission": "20.00",
+            "currency": "EUR",
+        }
+    ]

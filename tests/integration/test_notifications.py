@@ -16,10 +16,13 @@ from kombu import Connection
 from nameko import config
 from nameko.standalone.rpc import ClusterRpcClient
 from sqlalchemy import create_engine, text
+from sqlalchemy.orm import Session
 
 from servicekit import bus, errors, settings
 from servicekit.events import envelope
+from services.notifications import notices
 from services.notifications.delivery import NOTIFICATIONS
+from services.notifications.domain import Channels, Draft, Recipient
 from services.notifications.service import NotificationsService
 from tests.support import wait_for
 
@@ -361,3 +364,21 @@ def test_birthdays_are_greeted_once_a_year_in_the_guests_language(notifications,
     with pytest.raises(errors.ValidationFailed) as bad:
         notifications.run_job("birthday-greetings", {"date": "17/05/2026"})
     assert "date" in bad.value.details
+
+
+def test_one_notification_per_cause_and_recipient_even_past_the_inbox(clean_databases):
+    """The unique dedupe key holds on its own, whatever the event inbox lets through."""
+    ana = Recipient("guest:1", "guest 1", name="Ana", email="ana@example.es", guest_id=1)
+    luis = Recipient("guest:2", "guest 2", name="Luis", guest_id=2)
+    engine = create_engine(settings.database_url("notifications"))
+    written = []
+    for recipients in ([ana], [ana, luis], [luis]):
+        with Session(engine) as session, session.begin():
+            drafts = [Draft("birthday", r, {"name": r.name}) for r in recipients]
+            written.append(
+                notices.issue(session, drafts, "ev-1", Channels(email=True), datetime.now(UTC))
+            )
+    engine.dispose()
+    assert [len(ids) for ids in written] == [1, 1, 0]
+    rows = query('select channel, "to" from notifications order by id')
+    assert [tuple(r) for r in rows] == [("email", "ana@example.es"), ("log", "guest 2")]

@@ -87,8 +87,17 @@ def all_queues() -> list[Queue]:
     return queues + dead + [delay_queue(d) for d in retry_delays()]
 
 
-def declare_topology(amqp_uri: str) -> None:
-    """Declare every exchange and queue the catalogue needs; safe to repeat."""
+_declared: set[str] = set()
+
+
+def declare_topology(amqp_uri: str, *, again: bool = False) -> None:
+    """Declare every exchange and queue the catalogue needs; safe to repeat.
+
+    A process declares once per broker address (every subscriber and relay asks at start);
+    `again=True` declares anyway, e.g. after the broker lost its definitions.
+    """
+    if amqp_uri in _declared and not again:
+        return
     with Connection(amqp_uri, transport_options={"max_retries": 1}) as conn:
         channel = conn.default_channel
         for source in {e.source for e in events.CATALOGUE.values()}:
@@ -97,6 +106,7 @@ def declare_topology(amqp_uri: str) -> None:
         for queue in all_queues():
             queue.maybe_bind(channel)
             queue.declare()
+    _declared.add(amqp_uri)
 
 
 class EventSubscriber(Consumer):

@@ -289,10 +289,13 @@ def _flush_or_conflict(session: Session, phone: str) -> None:
     """Flush; a guest who took the same phone a moment ago is a conflict, not a 500."""
     try:
         session.flush()
+        return
     except IntegrityError:
         session.rollback()
-        _refuse_phone_on_file(session, phone)
-        raise
+    # raised outside the except block: the database's message names the phone, and a
+    # chained traceback would carry it into the logs
+    _refuse_phone_on_file(session, phone)
+    raise errors.Conflict("another change to this phone ran at the same moment; try again")
 
 
 def _adopt_contact_history(session: Session, guest: Guest) -> None:

@@ -4,7 +4,7 @@ to try again, whose birthday it is, in which language.
 
 import calendar
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date, datetime, time, timedelta
 
 LANGUAGES = ("es", "en")
 STATUSES = ("queued", "sent", "failed")
@@ -115,6 +115,18 @@ def birthdays_falling_on(day: date) -> list[tuple[int, int]]:
     if (day.month, day.day) == (2, 28) and not calendar.isleap(day.year):
         dates.append((2, 29))
     return dates
+
+
+def greeting_day(now: datetime, greeting_time: time) -> date | None:
+    """The day whose birthdays are due for greeting at `now` (the hotel's local time):
+    today once the greeting time has passed, else none yet.
+
+    >>> greeting_day(datetime(2026, 5, 17, 8, 59), time(9, 0)) is None
+    True
+    >>> greeting_day(datetime(2026, 5, 17, 9, 0), time(9, 0))
+    datetime.date(2026, 5, 17)
+    """
+    return now.date() if now.time() >= greeting_time else None
 
 
 @dataclass

@@ -20,7 +20,7 @@ from servicekit.metrics import JOB_RUNS, HealthRpc, Metrics
 from servicekit.outbox import OutboxRelay
 from services.notifications import channels, notices
 from services.notifications.delivery import Courier, mark_sent
-from services.notifications.domain import CHANNELS, KINDS, STATUSES
+from services.notifications.domain import CHANNELS, KINDS, STATUSES, greeting_day
 from services.notifications.models import KIT, Notification
 
 JOBS = ("birthday-greetings",)
@@ -125,9 +125,11 @@ class NotificationsService(HealthRpc):
     def birthday_greetings_due(self):
         """Once the day's HOTEL_BIRTHDAY_TIME has passed, greet today's birthdays. It runs
         every minute in every replica; a greeting is written once per guest and year."""
-        now = datetime.now(settings.hotel_tz())
-        if now.time() >= settings.hotel_time("HOTEL_BIRTHDAY_TIME", "09:00"):
-            self.greet_birthdays(now.date())
+        day = greeting_day(
+            datetime.now(settings.hotel_tz()), settings.hotel_time("HOTEL_BIRTHDAY_TIME", "09:00")
+        )
+        if day is not None:
+            self.greet_birthdays(day)
 
     def greet_birthdays(self, day: date) -> int:
         with self.db.begin():

@@ -1,4 +1,4 @@
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, time
 from decimal import Decimal
 
 import pytest
@@ -11,6 +11,7 @@ from services.notifications.domain import (
     birthdays_falling_on,
     choose_channel,
     dedupe_key,
+    greeting_day,
     language_of,
     retry_delay,
 )
@@ -56,6 +57,13 @@ def test_leap_day_birthdays_are_celebrated_on_the_28th_in_other_years():
     assert birthdays_falling_on(date(2028, 2, 28)) == [(2, 28)]
     assert birthdays_falling_on(date(2028, 2, 29)) == [(2, 29)]
     assert birthdays_falling_on(date(2026, 5, 17)) == [(5, 17)]
+
+
+def test_birthdays_are_greeted_once_the_days_greeting_time_has_passed():
+    at_nine = time(9, 0)
+    assert greeting_day(datetime(2026, 5, 17, 0, 5), at_nine) is None
+    assert greeting_day(datetime(2026, 5, 17, 9, 0), at_nine) == date(2026, 5, 17)
+    assert greeting_day(datetime(2026, 5, 17, 23, 59), at_nine) == date(2026, 5, 17)
 
 
 def test_one_notification_per_cause_and_recipient():

@@ -19,11 +19,13 @@ class RevisitRoutes:
         summary="The agents' worklist of follow-up calls",
         description="Ordered by due date, then guest: a guest's revisits due together come "
         "together, so one call covers them. `overdue=true`: still due, past the due date. "
-        "`agent` is a username; `due_before` includes that day.",
+        "`agent` is a username (`me`: the caller's own); `due_before` includes that day.",
     )
     def list_revisits(self, call):
         q = call.query
         filters = {k: q[k] for k in FILTERS if q.get(k) is not None}
+        if filters.get("agent") == "me":
+            filters["agent"] = call.actor["username"]
         if "due_before" in filters:
             filters["due_before"] = filters["due_before"].isoformat()
         return self.rpc("revisits", "list_revisits", filters, q["limit"], q["cursor"])

@@ -54,6 +54,8 @@ def test_revisits_from_check_out_to_sign_off_report_and_commission(suite):
     assert taken.status_code == 200, taken.text
     assert taken.json()["agent"]["username"] == agent.staff["username"]
     assert other_agent.post(f"/revisits/{post_stay['id']}/take").status_code == 409
+    mine = agent.get("/revisits?agent=me").json()["items"]
+    assert [r["id"] for r in mine] == [post_stay["id"]]
 
     outcome = {
         "reached": True,

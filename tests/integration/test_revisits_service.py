@@ -149,6 +149,14 @@ def test_check_outs_and_complaints_schedule_one_revisit_each_however_often_deliv
     worklist = revisits_rpc.list_revisits({"guest_id": 1}, 50, None)["items"]
     assert [r["kind"] for r in worklist] == ["post_stay", "complaint", "complaint"]
     assert worklist[0]["guest"]["name"] == "Ada Lovelace"
+    # page by page, the same worklist: due date, then guest, the contact-only call first
+    everything, cursor = [], None
+    while True:
+        page = revisits_rpc.list_revisits({}, 1, cursor)
+        everything += [r["id"] for r in page["items"]]
+        if not (cursor := page["next"]):
+            break
+    assert everything == [post_stay["id"], unknown["id"]] + [r["id"] for r in worklist[1:]]
     # still nothing new however long the duplicates take to arrive
     assert len(revisits()) == 4
 

@@ -189,7 +189,7 @@ class ReservationRoutes:
         "POST",
         "/reservations/<int:reservation_id>/cancel",
         roles=STAFF,
-        body=schemas.Cancel,
+        body=schemas.CancelReservation,
         response=schemas.Reservation,
         errors=(404, 409),
         tag="reservations",

@@ -6,6 +6,7 @@ answer names where it was, never the number itself.
 """
 
 import re
+from collections.abc import Callable
 from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, pre_load, validate, validates_schema
@@ -41,32 +42,35 @@ def looks_like_card_number(text: str) -> bool:
     return False
 
 
-def card_number_paths(value: Any, path: str = "") -> list[str]:
-    """Where in a JSON value (strings, numbers, keys, nested objects and lists) a card
-    number appears, as dotted paths: `["contact.phone", "notes.0"]`."""
+def paths_where(value: Any, test: Callable[[str], bool], path: str = "") -> list[str]:
+    """Where in a JSON value (strings, numbers, keys, nested objects and lists) `test`
+    holds for the text, as dotted paths: `["contact.phone", "notes.0"]`."""
     if isinstance(value, dict):
         found = []
         for key, item in value.items():
             where = f"{path}.{key}" if path else str(key)
-            if looks_like_card_number(str(key)):
+            if test(str(key)):
                 found.append(where)
-            found.extend(card_number_paths(item, where))
+            found.extend(paths_where(item, test, where))
         return found
     if isinstance(value, list | tuple):
         return [
             p
             for i, item in enumerate(value)
-            for p in card_number_paths(item, f"{path}.{i}" if path else str(i))
+            for p in paths_where(item, test, f"{path}.{i}" if path else str(i))
         ]
-    if isinstance(value, bool) or value is None:
-        return []
-    if isinstance(value, str | int):
-        return [path or "_body"] if looks_like_card_number(str(value)) else []
+    if isinstance(value, str | int) and not isinstance(value, bool):
+        return [path or "_body"] if test(str(value)) else []
     return []
 
 
+def card_number_paths(value: Any) -> list[str]:
+    return paths_where(value, looks_like_card_number)
+
+
 class NoCardData(Strict):
-    """A request shape that refuses card numbers anywhere in what it is given."""
+    """A request shape that refuses card numbers anywhere in what it is given (and NUL
+    characters, which no text of ours holds and PostgreSQL cannot store)."""
 
     @pre_load
     def refuse_card_numbers(self, data, **kwargs):
@@ -74,6 +78,9 @@ class NoCardData(Strict):
         if paths:
             message = "looks like a card number: the hotel records the payment method only"
             raise ValidationError({p: [message] for p in paths})
+        paths = paths_where(data, lambda text: "\x00" in text)
+        if paths:
+            raise ValidationError({p: ["contains a NUL character"] for p in paths})
         return data
 
 
@@ -121,6 +128,7 @@ class RoomTypeList(Schema):
 # Bounds the service checks too; here they give the caller the answer without a round trip.
 MAX_NIGHTS = 60
 MAX_ROOMS = 50
+MAX_ID = 2**31 - 1  # ids are PostgreSQL integers
 
 
 class AvailabilityQuery(NoCardData):
@@ -129,7 +137,7 @@ class AvailabilityQuery(NoCardData):
     rooms = fields.Integer(load_default=1, validate=validate.Range(min=1, max=MAX_ROOMS))
 
 
-class Option(Schema):
+class RoomOption(Schema):
     room_type = fields.String(required=True)
     name = fields.String(required=True)
     price = fields.String(required=True)
@@ -140,19 +148,21 @@ class Option(Schema):
 
 
 class Availability(Schema):
-    options = fields.List(fields.Nested(Option), required=True)
+    options = fields.List(fields.Nested(RoomOption), required=True)
 
 
 # --- reservations --------------------------------------------------------------------
 
 
-class Contact(NoCardData):
+class BookingContact(NoCardData):
     phone = fields.String(allow_none=True, validate=validate.Length(min=3, max=32))
-    email = fields.Email(allow_none=True)
+    email = fields.Email(allow_none=True, validate=validate.Length(max=254))
 
 
 class ReservationCreate(NoCardData):
-    guest_id = fields.Integer(strict=True, required=True, validate=validate.Range(min=1))
+    guest_id = fields.Integer(
+        strict=True, required=True, validate=validate.Range(min=1, max=MAX_ID)
+    )
     room_type = fields.String(required=True, validate=validate.Length(min=1, max=32))
     arrival = fields.Date(required=True)
     nights = fields.Integer(
@@ -162,7 +172,7 @@ class ReservationCreate(NoCardData):
         strict=True, load_default=1, validate=validate.Range(min=1, max=MAX_ROOMS)
     )
     payment_method = fields.String(required=True, validate=validate.OneOf(PAYMENT_METHODS))
-    contact = fields.Nested(Contact, load_default=dict)
+    contact = fields.Nested(BookingContact, load_default=dict)
     hold_until = fields.AwareDateTime(allow_none=True)
     channel = fields.String(
         allow_none=True, validate=validate.Regexp(r"^[a-z_]{1,32}$", error="e.g. phone, web")
@@ -170,7 +180,7 @@ class ReservationCreate(NoCardData):
 
 
 class ReservationQuery(PageQuery, NoCardData):
-    guest_id = fields.Integer(validate=validate.Range(min=1))
+    guest_id = fields.Integer(validate=validate.Range(min=1, max=MAX_ID))
     status = fields.String(validate=validate.OneOf(STATUSES))
     arrival = fields.Date()
 
@@ -184,11 +194,11 @@ class CheckOut(NoCardData):
     charges = Money(validate=validate.Range(min=0, max=9999999999))
 
 
-class Cancel(NoCardData):
+class CancelReservation(NoCardData):
     pass
 
 
-class ContactOut(Schema):
+class BookingContactOut(Schema):
     phone = fields.String(allow_none=True)
     email = fields.String(allow_none=True)
 
@@ -210,7 +220,7 @@ class Reservation(Schema):
     total_price = fields.String(required=True, metadata={"example": "540.00"})
     currency = fields.String(required=True)
     payment_method = fields.String(required=True)
-    contact = fields.Nested(ContactOut)
+    contact = fields.Nested(BookingContactOut)
     channel = fields.String(allow_none=True)
     hold_until = fields.String(required=True, metadata={"example": "2026-12-24T18:00:00+00:00"})
     readback = fields.String(required=True)

@@ -91,14 +91,14 @@ class Reservation(Base):
     code: Mapped[str] = mapped_column(String(12), unique=True)
     status: Mapped[str] = mapped_column(String(16))
     guest_id: Mapped[int]
-    guest_name: Mapped[str] = mapped_column(String(200))
+    guest_name: Mapped[str] = mapped_column(Text)
     language: Mapped[str] = mapped_column(String(8))
     room_type_id: Mapped[int] = mapped_column(ForeignKey("room_types.id"))
     arrival: Mapped[date] = mapped_column(Date)
     nights: Mapped[int]
     rooms: Mapped[int]
     price: Mapped[Decimal] = mapped_column(Numeric(10, 2))
-    total_price: Mapped[Decimal] = mapped_column(Numeric(12, 2))
+    total_price: Mapped[Decimal] = mapped_column(Numeric(16, 2))
     currency: Mapped[str] = mapped_column(String(3))
     payment_method: Mapped[str] = mapped_column(String(16))
     contact_phone: Mapped[str | None] = mapped_column(String(32))
@@ -125,9 +125,9 @@ class Guest(Base):
     __tablename__ = "guests"
 
     guest_id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
-    name: Mapped[str] = mapped_column(String(200))
+    name: Mapped[str] = mapped_column(Text)
     language: Mapped[str] = mapped_column(String(8))
-    phone: Mapped[str | None] = mapped_column(String(32))
-    email: Mapped[str | None] = mapped_column(String(254))
+    phone: Mapped[str | None] = mapped_column(Text)
+    email: Mapped[str | None] = mapped_column(Text)
     # when the event this row reflects happened: an older event arriving late changes nothing
     as_of: Mapped[datetime] = mapped_column(DateTime(timezone=True))

@@ -272,6 +272,8 @@ def _moment(value: Any, field: str) -> datetime | None:
         raise errors.ValidationFailed.on(field, "a timestamp, ISO 8601 with offset") from None
     if moment.tzinfo is None:
         raise errors.ValidationFailed.on(field, "needs a time zone offset")
+    if not 2000 <= moment.year <= 2200:
+        raise errors.ValidationFailed.on(field, "not a moment of this hotel's life")
     return moment
 
 

@@ -2,7 +2,7 @@
 
 Revision ID: 0002
 Revises: 0001
-Create Date: 2026-11-24 00:05:14.850245
+Create Date: 2026-11-24 00:16:39.704416
 """
 
 from collections.abc import Sequence
@@ -21,10 +21,10 @@ def upgrade() -> None:
     op.create_table(
         "guests",
         sa.Column("guest_id", sa.Integer(), autoincrement=False, nullable=False),
-        sa.Column("name", sa.String(length=200), nullable=False),
+        sa.Column("name", sa.Text(), nullable=False),
         sa.Column("language", sa.String(length=8), nullable=False),
-        sa.Column("phone", sa.String(length=32), nullable=True),
-        sa.Column("email", sa.String(length=254), nullable=True),
+        sa.Column("phone", sa.Text(), nullable=True),
+        sa.Column("email", sa.Text(), nullable=True),
         sa.Column("as_of", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("guest_id", name=op.f("pk_guests")),
     )
@@ -59,14 +59,14 @@ def upgrade() -> None:
         sa.Column("code", sa.String(length=12), nullable=False),
         sa.Column("status", sa.String(length=16), nullable=False),
         sa.Column("guest_id", sa.Integer(), nullable=False),
-        sa.Column("guest_name", sa.String(length=200), nullable=False),
+        sa.Column("guest_name", sa.Text(), nullable=False),
         sa.Column("language", sa.String(length=8), nullable=False),
         sa.Column("room_type_id", sa.Integer(), nullable=False),
         sa.Column("arrival", sa.Date(), nullable=False),
         sa.Column("nights", sa.Integer(), nullable=False),
         sa.Column("rooms", sa.Integer(), nullable=False),
         sa.Column("price", sa.Numeric(precision=10, scale=2), nullable=False),
-        sa.Column("total_price", sa.Numeric(precision=12, scale=2), nullable=False),
+        sa.Column("total_price", sa.Numeric(precision=16, scale=2), nullable=False),
         sa.Column("currency", sa.String(length=3), nullable=False),
         sa.Column("payment_method", sa.String(length=16), nullable=False),
         sa.Column("contact_phone", sa.String(length=32), nullable=True),

@@ -382,3 +382,17 @@ def test_one_notification_per_cause_and_recipient_even_past_the_inbox(clean_data
     assert [len(ids) for ids in written] == [1, 1, 0]
     rows = query('select channel, "to" from notifications order by id')
     assert [tuple(r) for r in rows] == [("email", "ana@example.es"), ("log", "guest 2")]
+
+
+def test_two_replicas_send_each_notification_once(notifications, provider, container_factory):
+    container_factory(NotificationsService).start()
+    publish("guest_registered", guest(1, "Ana Ruiz", "+34600111222"))
+    wait_for(lambda: query("select 1 from guests"))
+    for complaint_id in range(1, 31):
+        publish("complaint_filed", complaint(complaint_id, guest_id=1, channel="im"))
+
+    wait_for(lambda: len(notifications_of(notifications, status="sent")) == 30)
+    sent_ids = sorted(p["id"] for p in provider.to("/sms", "+34600111222"))
+    assert sent_ids == sorted({n["id"] for n in notifications_of(notifications)})
+    assert len(sent_ids) == 30
+    assert {n["attempts"] for n in notifications_of(notifications)} == {1}

@@ -3,6 +3,7 @@ complaints announced on the real bus, every agent and manager step over HTTP."""
 
 from datetime import UTC, date, datetime, timedelta
 
+import eventlet
 from nameko.standalone.rpc import ServiceRpcClient
 
 from servicekit import settings
@@ -107,7 +108,25 @@ def test_revisits_from_check_out_to_sign_off_report_and_commission(suite):
         filed = complaints.get_complaint(complaint_id)
     assert (filed["channel"], filed["department"]) == ("revisit", "engineering")
     # ... and, like every complaint, it plans a call to its complainant
-    wait_for(lambda: query("select id from revisits where complaint_id = :c", c=complaint_id))
+    [follow_up] = wait_for(
+        lambda: query("select id from revisits where complaint_id = :c", c=complaint_id)
+    )
+
+    # agents recording the same call at once: one outcome counts, the others are told
+    def record(n):
+        return agent.post(
+            f"/revisits/{follow_up['id']}/outcome",
+            {"reached": True, "satisfaction": 5},
+            headers={"Idempotency-Key": f"call-{n}"},
+        )
+
+    answers = list(eventlet.GreenPool(8).imap(record, range(8)))
+    assert sorted(a.status_code for a in answers) == [200] + [409] * 7
+    winner = next(n for n, a in enumerate(answers) if a.status_code == 200)
+    # a retry of the one that counted answers as it did, instead of INVALID_STATE
+    again = record(winner)
+    assert again.status_code == 200 and again.json()["id"] == follow_up["id"]
+    assert again.json()["attempts"] == 1
 
     # sign-off: only a manager of the item's department
     request_item = items["request"]["id"]

@@ -157,6 +157,15 @@ def test_check_outs_and_complaints_schedule_one_revisit_each_however_often_deliv
         if not (cursor := page["next"]):
             break
     assert everything == [post_stay["id"], unknown["id"]] + [r["id"] for r in worklist[1:]]
+    # the complaint resolved before the call: the agent sees it on the revisit
+    resolved = {
+        k: filed["data"][k]
+        for k in ("complaint_id", "tracking_code", "guest_id", "department", "owner", "at")
+    }
+    publish("complaint_resolved", {**resolved, "result": "room cleaned again"})
+    wait_for(
+        lambda: revisits_rpc.get_revisit(by_ref[("complaint", 20)]["id"])["complaint_resolved"]
+    )
     # still nothing new however long the duplicates take to arrive
     assert len(revisits()) == 4
 

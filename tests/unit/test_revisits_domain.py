@@ -143,3 +143,10 @@ def test_the_evaluation_counts_coverage_agents_items_and_satisfaction():
 def test_nothing_planned_has_no_coverage_rather_than_a_division_by_zero():
     report = domain.evaluate([], date(2026, 1, 1))
     assert report["coverage_post_stay"] is None and report["coverage_complaints"] is None
+
+
+def test_the_commission_window_is_configurable(monkeypatch):
+    stay = datetime(2026, 11, 23, 15, 0, tzinfo=UTC)
+    assert domain.credit_window_start(stay) == datetime(2025, 11, 23, 15, 0, tzinfo=UTC)
+    monkeypatch.setenv("HOTEL_COMMISSION_WINDOW_DAYS", "30")
+    assert domain.credit_window_start(stay) == datetime(2026, 10, 24, 15, 0, tzinfo=UTC)

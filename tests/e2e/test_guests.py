@@ -6,7 +6,7 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from servicekit import settings
-from tests.support import Api
+from tests.support import Api, wait_for
 
 DAY = "2026-11-24"
 
@@ -195,3 +195,45 @@ def test_bad_input_is_a_400_naming_the_field_and_unknown_ids_a_404(api):
     assert api.get("/guests/999").status_code == 404
     assert api.patch("/guests/999", {"notes": "x"}).status_code == 404
     assert api.get("/groups/999").json()["error"] == "NOT_FOUND"
+
+
+def test_complaints_from_a_contact_reach_the_callers_screen_by_phone(suite):
+    """With every service running: complaints filed with a contact's phone only are on
+    the screen of the guest with that phone, and of a caller not on file yet."""
+    agent = suite.as_role("agent")
+    guest = agent.post("/guests", {"name": "Marta Gil", "phone": "+34 633 444 555"}).json()
+
+    def file_complaint(phone: str) -> dict:
+        answer = agent.post(
+            "/complaints",
+            {
+                "contact": {"name": "Caller", "phone": phone},
+                "channel": "phone",
+                "category": "noise",
+                "description": "Music until 3 a.m.",
+            },
+        )
+        assert answer.status_code == 201, answer.text
+        return answer.json()
+
+    theirs = file_complaint("633 44 45 55")
+    strangers = file_complaint("+34 644 000 111")
+
+    def open_complaints(phone: str) -> list[int]:
+        screen = agent.get(f"/callers/{phone}").json()
+        return [c["complaint_id"] for c in screen["open"]["complaints"]]
+
+    wait_for(lambda: open_complaints("+34633444555") == [theirs["id"]])
+    wait_for(lambda: open_complaints("+34644000111") == [strangers["id"]])
+    assert agent.get("/callers/+34644000111").json()["guest"] is None
+    screen = agent.get("/callers/+34633444555").json()
+    assert screen["guest"]["id"] == guest["id"]
+    assert screen["history"][0]["ref"] == f"complaints/{theirs['id']}"
+
+    resolved = agent.post(
+        f"/complaints/{theirs['id']}/actions", {"action": "resolve", "result": "Spoke to them"}
+    )
+    assert resolved.status_code == 200, resolved.text
+    wait_for(lambda: open_complaints("+34633444555") == [])
+    summaries = [h["summary"] for h in agent.get("/callers/+34633444555").json()["history"]]
+    assert any("resolved: Spoke to them" in s for s in summaries), summaries

@@ -13,7 +13,7 @@ from typing import Any
 
 import eventlet
 from nameko.rpc import ServiceRpc, rpc
-from nameko.timer import timer
+from nameko.timer import Timer
 from sqlalchemy.exc import DBAPIError
 
 from servicekit import errors, settings
@@ -33,7 +33,18 @@ log = logging.getLogger(__name__)
 RETRYABLE = {"40P01", "40001", "55P03"}
 ATTEMPTS = 4
 GUESTS_TIMEOUT = 3.0
-RELEASE_EVERY = settings.float_setting("HOTEL_HOLD_RELEASE_SECONDS", 15.0)
+
+
+class HoldReleaseTimer(Timer):
+    """Looks for holds past their time every `HOTEL_HOLD_RELEASE_SECONDS` (default 15), read
+    when the service starts rather than when the code is imported."""
+
+    def __init__(self, **kwargs):
+        super().__init__(interval=None, **kwargs)
+
+    def setup(self):
+        self.interval = settings.float_setting("HOTEL_HOLD_RELEASE_SECONDS", 15.0)
+        super().setup()
 
 
 class ReservationsService(HealthRpc):
@@ -172,7 +183,7 @@ class ReservationsService(HealthRpc):
 
     # --- the hold-release job ------------------------------------------------------------
 
-    @timer(interval=RELEASE_EVERY)
+    @HoldReleaseTimer.decorator
     def release_holds(self):
         """Every few seconds: holds past their time become `released` (no-shows)."""
         self.run_job("hold-release", {})

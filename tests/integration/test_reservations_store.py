@@ -14,6 +14,7 @@ from servicekit import errors, settings
 from servicekit.events import envelope, parse
 from services.reservations import seed, store
 from services.reservations.models import Guest, Reservation, RoomType
+from tests.support import wait_for
 
 UTC_ZONE = settings.hotel_tz()
 
@@ -86,6 +87,31 @@ def test_replicas_of_the_release_job_release_each_hold_once(engine):
             text("select count(*) from outbox where type = 'reservation_released'")
         )
         assert events == 8
+
+
+def test_the_timer_releases_holds_by_itself(engine, start_services, monkeypatch):
+    from services.reservations.service import ReservationsService
+
+    monkeypatch.setenv("HOTEL_HOLD_RELEASE_SECONDS", "0.5")
+    with Session(engine) as session:
+        store.create_room_type(
+            session,
+            {"code": "single", "name": "Single", "price": "90", "currency": "EUR", "rooms": 1},
+        )
+        session.commit()
+        held = _hold(session, "single", date.today())
+        session.execute(text("update reservations set hold_until = now()"))
+        session.commit()
+    start_services(ReservationsService)
+
+    def released():
+        with Session(engine) as session:
+            return session.get(Reservation, held["id"]).status == "released"
+
+    wait_for(released)
+    with Session(engine) as session:
+        assert session.scalar(text("select booked from room_nights")) == 0
+        assert _hold(session, "single", date.today())["status"] == "held"
 
 
 def _guest_event(event_type: str, name: str, occurred_at: datetime):

@@ -109,6 +109,9 @@ class Revisit(Schema):
     completed_at = fields.String(allow_none=True)
     created_at = fields.String()
     items = fields.List(fields.Nested(Item))
+    also_due = fields.List(
+        fields.Integer(), metadata={"description": "the guest's other revisits still due"}
+    )
     pending_questions = fields.List(fields.Nested(PromisedResponse))
 
 

@@ -103,7 +103,26 @@ def revisit_dict(revisit: Revisit, guest: Guest | None = None) -> dict:
 
 def show(session: Session, revisit: Revisit) -> dict:
     guest = session.get(Guest, revisit.guest_id) if revisit.guest_id else None
-    return revisit_dict(revisit, guest)
+    return _with_others(revisit_dict(revisit, guest), _due_by_guest(session, [revisit]))
+
+
+def _due_by_guest(session: Session, revisits: list[Revisit]) -> dict[int, list[int]]:
+    """The revisits still due of each of these revisits' guests: one call covers them all."""
+    guest_ids = {r.guest_id for r in revisits if r.guest_id is not None}
+    due: dict[int, list[int]] = {}
+    if guest_ids:
+        for revisit_id, guest_id in session.execute(
+            select(Revisit.id, Revisit.guest_id)
+            .where(Revisit.guest_id.in_(guest_ids), Revisit.status == "due")
+            .order_by(Revisit.due_date, Revisit.id)
+        ):
+            due.setdefault(guest_id, []).append(revisit_id)
+    return due
+
+
+def _with_others(shown: dict, due: dict[int, list[int]]) -> dict:
+    shown["also_due"] = [i for i in due.get(shown["guest_id"], []) if i != shown["id"]]
+    return shown
 
 
 def find(session: Session, revisit_id: int, lock: bool = False) -> Revisit:
@@ -144,11 +163,12 @@ def worklist(session: Session, filters: dict, limit: int, cursor: str | None) ->
     rows = session.execute(
         query.order_by(Revisit.due_date, guest_order, Revisit.id).limit(limit + 1)
     ).all()
+    due = _due_by_guest(session, [row[0] for row in rows[:limit]])
     return page(
         rows,
         limit,
         key=lambda row: [row[0].due_date.isoformat(), row[0].guest_id or 0, row[0].id],
-        dump=lambda row: revisit_dict(row[0], row[1]),
+        dump=lambda row: _with_others(revisit_dict(row[0], row[1]), due),
     )
 
 
@@ -224,11 +244,20 @@ def record_outcome(session: Session, revisit_id: int, outcome: dict, actor: dict
 
 
 def _check_outcome(outcome: dict) -> None:
-    if outcome["reached"]:
-        return
-    for field in ("items", "satisfaction", "pending_question"):
-        if outcome.get(field):
-            raise errors.ValidationFailed.on(field, "only when the guest was reached")
+    """The gateway validates shapes; these are the rules any caller must keep."""
+    if not outcome["reached"]:
+        for field in ("items", "satisfaction", "pending_question"):
+            if outcome.get(field):
+                raise errors.ValidationFailed.on(field, "only when the guest was reached")
+    satisfaction = outcome.get("satisfaction")
+    if satisfaction is not None and satisfaction not in range(1, 6):
+        raise errors.ValidationFailed.on("satisfaction", "must be 1 to 5")
+    for n, raised in enumerate(outcome.get("items") or []):
+        if raised.get("kind") not in domain.ITEM_KINDS:
+            raise errors.ValidationFailed.on(f"items.{n}.kind", "not a kind of item")
+        department = raised.get("department")
+        if department is not None and department not in settings.departments():
+            raise errors.ValidationFailed.on(f"items.{n}.department", "unknown department")
 
 
 def _promise(session: Session, revisit: Revisit, question: dict, now: datetime) -> None:

@@ -149,6 +149,7 @@ def test_check_outs_and_complaints_schedule_one_revisit_each_however_often_deliv
     worklist = revisits_rpc.list_revisits({"guest_id": 1}, 50, None)["items"]
     assert [r["kind"] for r in worklist] == ["post_stay", "complaint", "complaint"]
     assert worklist[0]["guest"]["name"] == "Ada Lovelace"
+    assert worklist[0]["also_due"] == [r["id"] for r in worklist[1:]]
     # page by page, the same worklist: due date, then guest, the contact-only call first
     everything, cursor = [], None
     while True:

@@ -5,7 +5,7 @@ service (the gateway, another service) gets a 400 that says what to fix.
 """
 
 import re
-from datetime import date
+from datetime import date, timedelta
 
 import phonenumbers
 from unidecode import unidecode
@@ -17,6 +17,8 @@ LANGUAGES = ("es", "en")
 # Three digits of daily serial: the 1000th file of one day cannot be numbered.
 MAX_DAILY_SERIAL = 999
 OLDEST_BIRTHDAY = date(1900, 1, 1)
+# YYMMDD repeats every century; arrivals this far from today are typing mistakes anyway
+ARRIVAL_WINDOW = timedelta(days=10 * 365)
 
 
 def phone_region() -> str:
@@ -48,7 +50,8 @@ def name_key(name: str) -> str:
     >>> name_key("  José  MUÑOZ ")
     'jose munoz'
     """
-    return re.sub(r"\s+", " ", unidecode(name)).strip().lower()
+    # transliteration can lengthen a name (one Chinese character -> a syllable)
+    return re.sub(r"\s+", " ", unidecode(name)).strip().lower()[:200]
 
 
 def clean_name(name: str | None, field: str = "name") -> str:
@@ -65,6 +68,12 @@ def check_birthday(birthday: date | None, today: date) -> date | None:
     if birthday is not None and not OLDEST_BIRTHDAY <= birthday <= today:
         raise errors.ValidationFailed.on("birthday", "not a possible birthday")
     return birthday
+
+
+def check_arrival(arrival: date, today: date) -> date:
+    if abs(arrival - today) > ARRIVAL_WINDOW:
+        raise errors.ValidationFailed.on("arrival_date", "must be within ten years of today")
+    return arrival
 
 
 def check_choice(value: str, field: str, choices: tuple[str, ...]) -> str:

@@ -95,7 +95,9 @@ def register_guest(session: Session, data: dict[str, Any]) -> dict:
         ),
         language=domain.check_choice(data.get("language") or "es", "language", domain.LANGUAGES),
         group_id=_existing_group(session, group_id),
-        arrival_date=domain.parse_date(data.get("arrival_date"), "arrival_date") or today,
+        arrival_date=domain.check_arrival(
+            domain.parse_date(data.get("arrival_date"), "arrival_date") or today, today
+        ),
         notes=data.get("notes") or None,
     )
     guest.name_key = domain.name_key(guest.name)
@@ -208,14 +210,21 @@ def arrivals(session: Session, day: date) -> dict:
 def register_group(session: Session, data: dict[str, Any]) -> dict:
     """Open a group's file, numbered from the same daily serial as guests. A leader who
     is in no group yet joins this one."""
+    today = hotel_today()
     group = Group(
         name=domain.clean_name(data.get("name")),
-        arrival_date=domain.parse_date(data.get("arrival_date"), "arrival_date") or hotel_today(),
+        arrival_date=domain.check_arrival(
+            domain.parse_date(data.get("arrival_date"), "arrival_date") or today, today
+        ),
         leader_guest_id=data.get("leader_guest_id"),
     )
     leader = None
     if group.leader_guest_id is not None:
-        leader = session.get(Guest, group.leader_guest_id, with_for_update=True)
+        leader = (
+            session.get(Guest, group.leader_guest_id, with_for_update=True)
+            if _is_id(group.leader_guest_id)
+            else None
+        )
         if leader is None:
             raise errors.ValidationFailed.on("leader_guest_id", "no guest has this id")
         if leader.group_id is not None:
@@ -248,7 +257,7 @@ def register_group(session: Session, data: dict[str, Any]) -> dict:
 
 
 def get_group(session: Session, group_id: int) -> dict:
-    group = session.get(Group, group_id)
+    group = session.get(Group, group_id) if _is_id(group_id) else None
     if group is None:
         raise errors.NotFound(f"no group {group_id}")
     return group_dict(group, _members(session, group.id))
@@ -267,14 +276,19 @@ def _arrival_of(guest: Guest) -> dict:
 
 
 def _guest(session: Session, guest_id: int, lock: bool = False) -> Guest:
-    guest = session.get(Guest, guest_id, with_for_update=lock)
+    guest = session.get(Guest, guest_id, with_for_update=lock) if _is_id(guest_id) else None
     if guest is None:
         raise errors.NotFound(f"no guest {guest_id}")
     return guest
 
 
+def _is_id(value: Any) -> bool:
+    """An id the database could hold (a path's 99999999999 is simply not found)."""
+    return isinstance(value, int) and not isinstance(value, bool) and 1 <= value < 2**31
+
+
 def _existing_group(session: Session, group_id: int | None) -> int | None:
-    if group_id is not None and session.get(Group, group_id) is None:
+    if group_id is not None and (not _is_id(group_id) or session.get(Group, group_id) is None):
         raise errors.ValidationFailed.on("group_id", "no group has this id")
     return group_id
 

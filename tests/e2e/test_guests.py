@@ -153,6 +153,7 @@ BAD_REGISTRATIONS = [
     ({"name": "A", "phone": "+34600000001", "language": "fr"}, "language"),
     ({"name": "A", "phone": "+34600000001", "arrival_date": "24/11/2026"}, "arrival_date"),
     ({"name": "A", "phone": "+34600000001", "arrival_date": "2026-13-01"}, "arrival_date"),
+    ({"name": "A", "phone": "+34600000001", "arrival_date": "1926-11-24"}, "arrival_date"),
     ({"name": "A", "phone": "+34600000001", "group_id": 12345}, "group_id"),
     ({"name": "A", "phone": "+34600000001", "email": "nope"}, "email"),
     ({"name": "A", "phone": "+34600000001", "colour": "red"}, "colour"),
@@ -189,10 +190,13 @@ def test_bad_input_is_a_400_naming_the_field_and_unknown_ids_a_404(api):
     for bad in (
         api.post("/groups", {"arrival_date": DAY}),
         api.post("/groups", {"name": "G", "leader_guest_id": 999}),
+        api.post("/groups", {"name": "G", "leader_guest_id": 99999999999}),
+        api.post("/groups", {"name": "G", "arrival_date": "2126-11-24"}),
     ):
         assert bad.status_code == 400, bad.text
     assert api.get(f"/guests/{file['id']}").json() == file  # nothing above changed it
     assert api.get("/guests/999").status_code == 404
+    assert api.get("/guests/99999999999").status_code == 404
     assert api.patch("/guests/999", {"notes": "x"}).status_code == 404
     assert api.get("/groups/999").json()["error"] == "NOT_FOUND"
 

@@ -64,6 +64,15 @@ def test_a_file_number_is_the_arrival_date_and_the_days_serial():
     assert "999" in domain.day_full(date(2026, 11, 24)).message
 
 
+def test_an_arrival_date_is_within_ten_years_of_today():
+    today = date(2026, 11, 24)
+    assert domain.check_arrival(date(2027, 3, 1), today) == date(2027, 3, 1)
+    for far in (date(1926, 11, 24), date(2126, 11, 24)):  # same YYMMDD as today
+        with pytest.raises(errors.ValidationFailed) as refused:
+            domain.check_arrival(far, today)
+        assert list(refused.value.details) == ["arrival_date"]
+
+
 def test_choices():
     assert domain.check_choice("vip", "category", domain.CATEGORIES) == "vip"
     with pytest.raises(errors.ValidationFailed) as refused:

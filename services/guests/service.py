@@ -8,6 +8,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 
 from nameko.rpc import rpc
+from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError
 
 from servicekit import errors
@@ -40,6 +41,22 @@ class GuestsService(HealthRpc):
                 raise errors.Unavailable("the guests database cannot be reached") from None
             raise
 
+    def _once(self, command, key, execute):
+        """`run_command_once`, and when the same key ran at the same moment (its file
+        took the phone first: a Conflict here), the first run's answer."""
+        try:
+            return run_command_once(self.db, KIT, command, key, execute)
+        except errors.Conflict:
+            self.db.rollback()
+            stored = key and self.db.scalar(
+                select(KIT.commands.c.result).where(
+                    KIT.commands.c.key == key, KIT.commands.c.command == command
+                )
+            )
+            if not stored:
+                raise
+            return stored
+
     @rpc(expected_exceptions=EXPECTED)
     def register_guest(self, data, idempotency_key=None, actor=None):
         """Open a guest file with the day's next file number.
@@ -50,12 +67,8 @@ class GuestsService(HealthRpc):
         A phone on file -> `Conflict` with `existing_id`; the 1000th of a day -> `Conflict`.
         """
         with self._answering():
-            return run_command_once(
-                self.db,
-                KIT,
-                "register_guest",
-                idempotency_key,
-                lambda: files.register_guest(self.db, data),
+            return self._once(
+                "register_guest", idempotency_key, lambda: files.register_guest(self.db, data)
             )
 
     @rpc(expected_exceptions=EXPECTED)
@@ -94,12 +107,8 @@ class GuestsService(HealthRpc):
         """Open a group's file: `{"name": "Coro de Bilbao", "arrival_date": "2026-11-24",
         "leader_guest_id": 7}` -> the group with `file_number` and `members`."""
         with self._answering():
-            return run_command_once(
-                self.db,
-                KIT,
-                "register_group",
-                idempotency_key,
-                lambda: files.register_group(self.db, data),
+            return self._once(
+                "register_group", idempotency_key, lambda: files.register_group(self.db, data)
             )
 
     @rpc(expected_exceptions=EXPECTED)

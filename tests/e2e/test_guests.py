@@ -37,12 +37,26 @@ def test_concurrent_registrations_get_gapless_distinct_file_numbers(api, contain
     assert numbers == [f"261124{n:03d}" for n in range(1, 36)]
     assert all(a.json()["card_number"] == a.json()["file_number"] for a in answers)
 
+    # the same phone at once: one file, the others told which; the same key: one answer
+    same_phone = list(pool.imap(lambda n: api.post("/guests", guest(99)), range(5)))
+    assert sorted(a.status_code for a in same_phone) == [201, 409, 409, 409, 409]
+    first = next(a.json() for a in same_phone if a.status_code == 201)
+    assert {a.json().get("existing_id", first["id"]) for a in same_phone} == {first["id"]}
+    retried = list(
+        pool.imap(
+            lambda n: api.post("/guests", guest(98), headers={"Idempotency-Key": "once"}),
+            range(5),
+        )
+    )
+    assert [a.status_code for a in retried] == [201] * 5, [a.text for a in retried]
+    assert len({a.json()["id"] for a in retried}) == 1
+
     # a group draws from the same serial; the clerk's list interleaves them in order
     group = api.post("/groups", {"name": "Coro de Bilbao", "arrival_date": DAY})
     assert group.status_code == 201, group.text
-    assert group.json()["file_number"] == "261124036"
+    assert group.json()["file_number"] == "261124038"
     listed = api.get(f"/guests/arrivals?date={DAY}").json()["items"]
-    assert [i["file_number"] for i in listed] == [f"261124{n:03d}" for n in range(1, 37)]
+    assert [i["file_number"] for i in listed] == [f"261124{n:03d}" for n in range(1, 39)]
     assert listed[-1]["kind"] == "group" and listed[0]["kind"] == "guest"
 
 

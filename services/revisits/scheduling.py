@@ -13,7 +13,14 @@ from sqlalchemy.orm import Session
 
 from servicekit import outbox
 from services.revisits import domain
-from services.revisits.models import KIT, CommissionCredit, Guest, Revisit, StaffMember
+from services.revisits.models import (
+    KIT,
+    CommissionCredit,
+    Guest,
+    Revisit,
+    RevisitItem,
+    StaffMember,
+)
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +51,23 @@ def remember_staff(session: Session, data: dict, as_of: datetime) -> None:
     member.department = data.get("department")
     member.active = data.get("active", True)
     member.as_of = as_of
+    if member.role == "manager" and member.active and member.department:
+        _hand_role_items_to(session, member)
+
+
+def _hand_role_items_to(session: Session, manager: StaffMember) -> None:
+    """Items routed while their department had no manager go to its first one."""
+    unsigned = session.scalars(
+        select(RevisitItem).where(
+            RevisitItem.department == manager.department,
+            RevisitItem.signed_at.is_(None),
+            RevisitItem.owner["kind"].as_string() == "role",
+        )
+    ).all()
+    for item in unsigned:
+        item.owner = domain.owner_of(
+            manager.department, [{"id": manager.id, "username": manager.username}]
+        )
 
 
 def schedule_post_stay(session: Session, data: dict) -> Revisit | None:

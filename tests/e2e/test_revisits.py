@@ -94,12 +94,23 @@ def test_revisits_from_check_out_to_sign_off_report_and_commission(suite):
     assert all(i["id"] and i["routed"] for i in items.values())
     assert items["opinion"]["department"] == "customer_service"
     assert items["opinion"]["owner"]["kind"] == "role"
+    assert items["suggestion"]["owner"]["kind"] == "role"
     assert items["request"]["owner"]["id"] == housekeeping.staff["id"]
     assert items["complaint"]["owner"]["username"] == engineering.staff["username"]
     assert done["pending_questions"][0]["department"] == "front_office"
     assert agent.post(f"/revisits/{post_stay['id']}/outcome", outcome).json()["error"] == (
         "INVALID_STATE"
     )
+
+    # food and beverage gets its manager: the item they could not own yet is theirs now
+    food = suite.as_role("manager", "food_beverage")
+
+    def suggestion_owner():
+        shown = agent.get(f"/revisits/{post_stay['id']}").json()
+        owner = next(i for i in shown["items"] if i["kind"] == "suggestion")["owner"]
+        return owner if owner["kind"] == "staff" else None
+
+    assert wait_for(suggestion_owner)["username"] == food.staff["username"]
 
     # the complaint item became a complaint in the complaints service, channel `revisit`
     complaint_id = items["complaint"]["complaint_id"]

@@ -131,7 +131,7 @@ class ReservationRoutes:
         response=page_of(schemas.Reservation),
         errors=(400,),
         tag="reservations",
-        summary="Reservations, newest first, by guest, status and arrival date",
+        summary="Reservations, newest first, by guest, status, arrival date and code",
     )
     def list_reservations(self, call):
         q = call.query
@@ -141,6 +141,7 @@ class ReservationRoutes:
             guest_id=q.get("guest_id"),
             status=q.get("status"),
             arrival=q["arrival"].isoformat() if q.get("arrival") else None,
+            code=q.get("code"),
             limit=q["limit"],
             cursor=q["cursor"],
         )

@@ -183,6 +183,7 @@ class ReservationQuery(PageQuery, NoCardData):
     guest_id = fields.Integer(validate=validate.Range(min=1, max=MAX_ID))
     status = fields.String(validate=validate.OneOf(STATUSES))
     arrival = fields.Date()
+    code = fields.String(validate=validate.Regexp(r"^[A-Za-z0-9]{1,12}$", error="e.g. K7QX3M"))
 
 
 class CheckIn(NoCardData):

@@ -129,8 +129,10 @@ class ReservationsService(HealthRpc):
         arrival: str | None = None,
         limit: int = DEFAULT_LIMIT,
         cursor: str | None = None,
+        code: str | None = None,
     ) -> dict:
-        """Newest first: `{"items": [...], "next": cursor | null}`."""
+        """Newest first: `{"items": [...], "next": cursor | null}`; `code` finds the booking
+        a guest reads out on the phone, whatever the letter case."""
         if status is not None and status not in STATUSES:
             raise errors.ValidationFailed.on("status", "one of " + ", ".join(STATUSES))
         items, last = store.list_reservations(
@@ -138,6 +140,7 @@ class ReservationsService(HealthRpc):
             guest_id,
             status,
             _date(arrival, "arrival") if arrival else None,
+            code.upper() if code else None,
             limit,
             decode_cursor(cursor, int),
         )

@@ -368,6 +368,7 @@ def list_reservations(
     guest_id: int | None,
     status: str | None,
     arrival: date | None,
+    code: str | None,
     limit: int,
     before: int | None,
 ) -> tuple[list[dict], int | None]:
@@ -379,6 +380,8 @@ def list_reservations(
         query = query.where(Reservation.status == status)
     if arrival:
         query = query.where(Reservation.arrival == arrival)
+    if code:
+        query = query.where(Reservation.code == code)
     if before:
         query = query.where(Reservation.id < before)
     rows = session.scalars(query).all()

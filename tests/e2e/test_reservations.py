@@ -244,6 +244,8 @@ def test_the_booking_script_from_room_types_to_check_out(desk, reservations_db):
     assert [r["id"] for r in page["items"]] == [lucia["id"]] and page["next"] is None
     mine = agent.get(f"/reservations?guest_id=501&status=held&arrival={arrival}").json()
     assert [r["id"] for r in mine["items"]] == [lucia["id"]]
+    by_code = agent.get(f"/reservations?code={john['code'].lower()}").json()["items"]
+    assert [r["id"] for r in by_code] == [john["id"]]
     assert agent.get("/reservations?status=lost").status_code == 400
 
     # Lucía cannot be checked in ten days early, nor checked out before she is in

@@ -81,10 +81,16 @@ def test_revisits_from_check_out_to_sign_off_report_and_commission(suite):
     }
     bad = agent.post(
         f"/revisits/{post_stay['id']}/outcome",
-        {**outcome, "satisfaction": 7, "items": [{"kind": "praise", "text": "x"}], "mood": 1},
+        {
+            **outcome,
+            "satisfaction": 7,
+            "items": [{"kind": "praise", "text": "x"}],
+            "notes": "nul \x00 inside",
+            "mood": 1,
+        },
     )
     assert bad.status_code == 400
-    assert {"satisfaction", "items", "mood"} <= set(bad.json()["fields"])
+    assert {"satisfaction", "items", "notes", "mood"} <= set(bad.json()["fields"])
 
     answer = agent.post(f"/revisits/{post_stay['id']}/outcome", outcome)
     assert answer.status_code == 200, answer.text

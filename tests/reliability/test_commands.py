@@ -1,0 +1,82 @@
+"""A command the gateway gave up on (503) must never turn into a second copy later: the
+Idempotency-Key travels with the command to the service, and the request message expires
+when the gateway stops waiting, so a service that was down does not act on it afterwards."""
+
+import time
+
+import eventlet
+from kombu import Connection
+from nameko import config
+from sqlalchemy import create_engine, text
+
+from servicekit import settings
+from tests.reliability.faults import new_phone, query
+from tests.support import Api, wait_for
+
+
+def guests_with(phone: str) -> int:
+    return query("guests", "select count(*) from guests where phone = :p", p=phone)[0][0]
+
+
+def timed_post(api: Api, body: dict, key: str) -> tuple[int, dict, float]:
+    started = time.monotonic()
+    answer = api.post("/guests", body, headers={"Idempotency-Key": key})
+    return answer.status_code, answer.json(), time.monotonic() - started
+
+
+def test_a_command_the_gateway_gave_up_on_never_makes_a_second_copy(start_services, suite_config):
+    from gateway.service import RPC_TIMEOUT, GatewayService
+    from services.guests.service import GuestsService
+
+    start_services(GatewayService)
+    guests = start_services(GuestsService)
+    api = Api(f"http://127.0.0.1:{suite_config['port']}").as_role("agent", "front_office")
+
+    # 1. The guests service is slow (its database is locked): the gateway answers 503 at
+    # its timeout, the client retries at once with the same key, the service then finishes.
+    body = {"name": "Slow Lane", "phone": new_phone(), "category": "individual"}
+    engine = create_engine(settings.database_url("guests"))
+    with engine.connect() as locker:
+        holding = locker.begin()
+        locker.execute(text("lock table daily_serials in share mode"))
+        first = timed_post(api, body, "slow-1")
+        retry = eventlet.spawn(timed_post, api, body, "slow-1")
+        eventlet.sleep(1)
+        holding.rollback()
+    engine.dispose()
+    second = retry.wait()
+    third = timed_post(api, body, "slow-1")
+    print(
+        f"\nslow service: first answer {first[0]} after {first[2]:.1f}s (timeout {RPC_TIMEOUT}s), "
+        f"retry {second[0]}, another retry {third[0]}; guests created: "
+        f"{guests_with(body['phone'])}"
+    )
+    assert first[0] == 503 and first[2] < RPC_TIMEOUT + 3, first
+    assert second[0] == 201, second
+    assert third[0] == 201 and third[1] == second[1]
+    eventlet.sleep(1)
+    assert guests_with(second[1]["phone"]) == 1
+
+    # 2. The guests service is down: the request waits in its queue only as long as the
+    # gateway waits, so when the service is back it does not act on a command nobody awaits.
+    guests.stop()
+    body = {"name": "Stale Request", "phone": new_phone(), "category": "individual"}
+    status, _, seconds = timed_post(api, body, "stale-1")
+    assert status == 503 and seconds < RPC_TIMEOUT + 3, (status, seconds)
+    eventlet.sleep(1)  # past the request's expiration
+    start_services(GuestsService)
+    with Connection(config["AMQP_URI"]) as conn:
+        waiting = conn.default_channel.queue_declare("rpc-guests", passive=True).message_count
+    eventlet.sleep(2)
+    stale = query("guests", "select count(*) from guests where name = 'Stale Request'")[0][0]
+    wait_for(
+        lambda: (lambda a: a if a[0] == 201 else None)(timed_post(api, body, "stale-1")),
+        timeout=15,
+    )
+    after_retry = query("guests", "select count(*) from guests where name = 'Stale Request'")[0][0]
+    print(
+        f"service down: 503 after {seconds:.1f}s; requests left in its queue {waiting}; "
+        f"guests created by the stale request {stale}; after the client's retry {after_retry}"
+    )
+    assert waiting == 0 and stale == 0
+    assert after_retry == 1

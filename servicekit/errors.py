@@ -5,16 +5,22 @@ They cross RPC intact: `deserialize_to_instance` makes nameko rebuild the same c
 Each carries the contract's error code; the HTTP status lives with the gateway alone.
 """
 
+import json
+
 from nameko.exceptions import deserialize_to_instance
 
 
 class ServiceError(Exception):
     code = "SERVICE_ERROR"
 
-    def __init__(self, message: str, details: dict | None = None):
-        super().__init__(message, details or {})
+    def __init__(self, message: str, details: dict | str | None = None):
+        # nameko stringifies every non-string argument on the way (an id 7 becomes "7",
+        # None becomes "None"), so the details travel as one JSON string and come back typed.
+        if isinstance(details, str):
+            details = json.loads(details)
         self.message = message
         self.details = details or {}
+        super().__init__(message, json.dumps(self.details, default=str))
 
     def __str__(self) -> str:
         return self.message

@@ -1,30 +1,15 @@
 """The guests endpoints of the contract: guest files, groups, arrivals, the caller screen."""
 
-from contextlib import contextmanager
 from datetime import date
 
 from gateway.http import STAFF, route
 from gateway.schemas import guests as schemas
 from gateway.schemas.common import page_of
-from servicekit import errors
 
 
 def _jsonable(values: dict) -> dict:
     """Dates back to ISO strings for the RPC call."""
     return {k: v.isoformat() if isinstance(v, date) else v for k, v in values.items()}
-
-
-@contextmanager
-def _existing_id_as_int():
-    """nameko turns every non-string argument of an error into a string on its way over
-    RPC; the contract's `existing_id` is an id, so give it back its type."""
-    try:
-        yield
-    except errors.Conflict as exc:
-        existing = exc.details.get("existing_id")
-        if isinstance(existing, str) and existing.isdigit():
-            exc.details["existing_id"] = int(existing)
-        raise
 
 
 class GuestRoutes:
@@ -44,14 +29,13 @@ class GuestRoutes:
         "with `existing_id`; past 999 files in one day -> 409 CONFLICT.",
     )
     def register_guest(self, call):
-        with _existing_id_as_int():
-            return self.rpc(
-                "guests",
-                "register_guest",
-                _jsonable(call.body),
-                idempotency_key=call.idempotency_key,
-                actor=call.actor,
-            )
+        return self.rpc(
+            "guests",
+            "register_guest",
+            _jsonable(call.body),
+            idempotency_key=call.idempotency_key,
+            actor=call.actor,
+        )
 
     @route(
         "GET",
@@ -109,14 +93,13 @@ class GuestRoutes:
         summary="Change a guest's file (not its file number or arrival date)",
     )
     def update_guest(self, call):
-        with _existing_id_as_int():
-            return self.rpc(
-                "guests",
-                "update_guest",
-                call.path["guest_id"],
-                _jsonable(call.body),
-                actor=call.actor,
-            )
+        return self.rpc(
+            "guests",
+            "update_guest",
+            call.path["guest_id"],
+            _jsonable(call.body),
+            actor=call.actor,
+        )
 
     @route(
         "POST",

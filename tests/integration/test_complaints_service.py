@@ -18,7 +18,7 @@ from servicekit.idempotency import run_command_once
 from services.complaints import handling
 from services.complaints.models import KIT, Complaint, DispatchOrder, FormLine, StaffMember
 from services.complaints.service import ComplaintsService
-from tests.support import wait_for
+from tests.support import Api, wait_for
 
 NOW = datetime.now(UTC)
 NOISE = {"guest_id": 7, "channel": "revisit", "category": "noise", "description": "Loud bar"}
@@ -171,3 +171,15 @@ def test_the_same_filing_retried_at_once_files_one_complaint(engine):
     assert len(ids) == 1
     with Session(engine) as session:
         assert session.scalar(select(func.count()).select_from(Complaint)) == 1
+
+
+def test_a_lost_database_is_a_503_never_a_500(start_services, suite_config, monkeypatch):
+    from gateway.service import GatewayService
+
+    # nothing listens on port 1: the complaints database is as good as down
+    monkeypatch.setenv("COMPLAINTS_DATABASE_URL", "postgresql+psycopg2://postgres@127.0.0.1:1/x")
+    start_services(GatewayService, ComplaintsService)
+    api = Api(f"http://127.0.0.1:{suite_config['port']}")
+    tracked = api.get("/track/K7QX-3MPA-WZ9DR")
+    assert tracked.status_code == 503, tracked.text
+    assert tracked.json()["error"] == "SERVICE_UNAVAILABLE"

@@ -5,7 +5,6 @@ with what they share: RPC clients to every service, the staff database, the rate
 """
 
 import eventlet
-from nameko.rpc import ServiceRpc
 
 from gateway import auth
 from gateway.metrics import RPC_DURATION
@@ -22,6 +21,7 @@ from gateway.staff import FirstAdmin
 from servicekit import settings
 from servicekit.database import Database
 from servicekit.outbox import OutboxRelay
+from servicekit.rpc import ServiceRpc
 
 # How long the gateway waits for a service before answering 503. The request message
 # expires at the same moment, so a service that was down never acts on it later.

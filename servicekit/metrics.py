@@ -11,10 +11,10 @@ from weakref import WeakKeyDictionary
 import eventlet
 from eventlet import wsgi
 from nameko.extensions import DependencyProvider
-from nameko.rpc import rpc
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, generate_latest
 
 from servicekit import settings
+from servicekit.rpc import rpc
 
 log = logging.getLogger(__name__)
 

@@ -1,0 +1,90 @@
+"""nameko's RPC, without the broker round trips a request and its reply do not need.
+
+Use these instead of `nameko.rpc`'s (same signatures)::
+
+    from servicekit.rpc import ServiceRpc, rpc
+
+What differs, and why it is safe:
+
+- Requests and replies are transient: a request expires with the caller's timeout and a
+  reply goes to a queue that is not durable, so writing either to disk buys nothing.
+- A reply is not confirmed by the broker: were it lost, the caller would time out and answer
+  503 whether or not the replier knew.
+- The caller declares its reply queue once per broker connection, not before every request
+  (kombu never caches the declaration of a queue with `x-expires`, which nameko's has), and
+  sends nothing before its reply queue is consumed (a request sent earlier would find the
+  queue missing and stop the caller's container).
+"""
+
+from kombu import Queue
+from nameko import config
+from nameko import rpc as nameko_rpc
+from nameko.amqp.publish import Publisher
+from nameko.constants import AMQP_SSL_CONFIG_KEY, LOGIN_METHOD_CONFIG_KEY
+
+TRANSIENT = 1
+
+
+class _ReplyPublisher(Publisher):
+    use_confirms = False
+    delivery_mode = TRANSIENT
+
+
+class _Responder(nameko_rpc.Responder):
+    publisher_cls = _ReplyPublisher
+
+
+class RpcConsumer(nameko_rpc.RpcConsumer):
+    @property
+    def sharing_key(self):
+        # One consumer per service whichever `rpc` decorated its methods: two consumers
+        # of the same queue would each refuse the other's methods.
+        return nameko_rpc.RpcConsumer
+
+    def handle_result(self, message, result, exc_info):
+        responder = _Responder(
+            self.amqp_uri,
+            nameko_rpc.get_rpc_exchange(),
+            message,
+            ssl=config.get(AMQP_SSL_CONFIG_KEY),
+            login_method=config.get(LOGIN_METHOD_CONFIG_KEY),
+        )
+        result, exc_info = responder.send_response(result, exc_info)
+        self.consumer.ack_message(message)
+        return result, exc_info
+
+
+class Rpc(nameko_rpc.Rpc):
+    rpc_consumer = RpcConsumer()
+
+
+rpc = Rpc.decorator
+
+
+class _ReplyQueue(Queue):
+    # declared once per broker connection (kombu forgets what it declared on reconnecting)
+    can_cache_declaration = True
+
+
+class ServiceRpc(nameko_rpc.ServiceRpc):
+    """A client of one service, e.g. `guests = ServiceRpc("guests", expiration=5)`."""
+
+    def __init__(self, target_service, **options):
+        options.setdefault("delivery_mode", TRANSIENT)
+        super().__init__(target_service, **options)
+
+    def setup(self):
+        super().setup()
+        queue = self.reply_listener.queue
+        self.publisher.declare = [
+            _ReplyQueue(
+                queue.name,
+                exchange=queue.exchange,
+                routing_key=queue.routing_key,
+                queue_arguments=queue.queue_arguments,
+            )
+        ]
+
+    def get_dependency(self, worker_ctx):
+        self.reply_listener.consumer.wait_until_consumer_ready()
+        return super().get_dependency(worker_ctx)

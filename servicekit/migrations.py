@@ -9,7 +9,8 @@ from code for set-up and tests.
 import importlib
 from pathlib import Path
 
-from alembic import command, context
+import sqlalchemy as sa
+from alembic import command, context, op
 from alembic.config import Config
 from sqlalchemy import MetaData, create_engine, pool, text
 from sqlalchemy.engine import make_url
@@ -81,3 +82,69 @@ def upgrade(owner: str, url: str | None = None) -> None:
 def check(owner: str, url: str | None = None) -> None:
     """Raise if the models and the migrations disagree (alembic's `check`)."""
     command.check(config_for(owner, url))
+
+
+def create_kit_tables_v1() -> None:
+    """The kit's tables as first released, for every owner's first migration.
+
+    Frozen like any migration: a later change to `kit_tables` gets a migration of its own.
+    """
+    op.create_table(
+        "handled_events",
+        sa.Column("event_id", sa.UUID(), nullable=False),
+        sa.Column("type", sa.String(length=64), nullable=False),
+        sa.Column(
+            "handled_at",
+            sa.DateTime(timezone=True),
+            server_default=sa.text("now()"),
+            nullable=False,
+        ),
+        sa.PrimaryKeyConstraint("event_id", name=op.f("pk_handled_events")),
+    )
+    op.create_table(
+        "idempotent_commands",
+        sa.Column("key", sa.String(length=200), nullable=False),
+        sa.Column("command", sa.String(length=64), nullable=False),
+        sa.Column("result", sa.JSON(), nullable=False),
+        sa.Column(
+            "created_at",
+            sa.DateTime(timezone=True),
+            server_default=sa.text("now()"),
+            nullable=False,
+        ),
+        sa.PrimaryKeyConstraint("key", name=op.f("pk_idempotent_commands")),
+    )
+    op.create_table(
+        "outbox",
+        sa.Column("id", sa.BigInteger(), autoincrement=True, nullable=False),
+        sa.Column("event_id", sa.UUID(), nullable=False),
+        sa.Column("type", sa.String(length=64), nullable=False),
+        sa.Column("envelope", sa.JSON(), nullable=False),
+        sa.Column(
+            "created_at",
+            sa.DateTime(timezone=True),
+            server_default=sa.text("now()"),
+            nullable=False,
+        ),
+        sa.Column("published_at", sa.DateTime(timezone=True), nullable=True),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_outbox")),
+        sa.UniqueConstraint("event_id", name=op.f("uq_outbox_event_id")),
+    )
+    op.create_index(
+        "ix_outbox_unpublished",
+        "outbox",
+        ["id"],
+        unique=False,
+        postgresql_where=sa.text("published_at IS NULL"),
+    )
+
+
+def drop_kit_tables_v1() -> None:
+    op.drop_index(
+        "ix_outbox_unpublished",
+        table_name="outbox",
+        postgresql_where=sa.text("published_at IS NULL"),
+    )
+    op.drop_table("outbox")
+    op.drop_table("idempotent_commands")
+    op.drop_table("handled_events")

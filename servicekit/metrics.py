@@ -10,6 +10,7 @@ from weakref import WeakKeyDictionary
 
 import eventlet
 from eventlet import wsgi
+from nameko import config
 from nameko.extensions import DependencyProvider
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, generate_latest
 
@@ -109,8 +110,10 @@ class Metrics(DependencyProvider):
         from servicekit import bus
 
         service = self.container.service_name
+        # the broker this container consumes from (nameko's config), not a default of its own
+        uri = config.get("AMQP_URI") or settings.amqp_uri()
         try:
-            counts = bus.dead_letter_counts(settings.amqp_uri(), consumer=service)
+            counts = bus.dead_letter_counts(uri, consumer=service)
         except Exception:
             return  # the broker being away shows in /health of the gateway, not here
         for queue, count in counts.items():

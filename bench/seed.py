@@ -24,6 +24,7 @@ import io
 import json
 import random
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
@@ -74,7 +75,7 @@ def reservation_code(index: int) -> str:
     return "".join(reversed(digits))
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class GuestRow:
     id: int
     name: str
@@ -141,12 +142,14 @@ class Dataset:
         self.today = today
         self.guest_count = guests
         self.room_types = ROOM_TYPES
+        # generated once: four databases hold the guests
+        self.guest_rows = list(guest_rows(guests, today))
         rng = random.Random(2)
         self.reservations = [self._reservation(i, rng) for i in range(1, guests // 4 + 1)]
         self.complaints = [self._complaint(i, rng) for i in range(1, guests // 20 + 1)]
 
     def guests(self) -> Iterator[GuestRow]:
-        return guest_rows(self.guest_count, self.today)
+        return iter(self.guest_rows)
 
     def _reservation(self, index: int, rng: random.Random) -> ReservationRow:
         nights = rng.randint(1, 5)
@@ -596,12 +599,15 @@ def seed_revisits(loader: Loader, data: Dataset) -> None:
             if r.checked_out_at:
                 due = r.checked_out_at.date() + timedelta(days=1)
                 done = _at(due, time(12))
-                yield (r.id, "post_stay", r.guest, r.id, None, due, "done", 1, True, 4, done)
+                yield (r.id, "post_stay", r.guest, r.id, None, due, due, "done", 1, True, 4, done)
         offset = len(data.reservations)
         for c in data.complaints:
             due = c.received_at.date() + timedelta(days=3)
             done = _at(due - timedelta(days=1), time(12))
-            yield (offset + c.id, "complaint", c.guest, None, c.id, due, "done", 1, True, 3, done)
+            yield (
+                *(offset + c.id, "complaint", c.guest, None, c.id, due, due),
+                *("done", 1, True, 3, done),
+            )
 
     loader.copy(
         "revisits",
@@ -612,6 +618,7 @@ def seed_revisits(loader: Loader, data: Dataset) -> None:
             "reservation_id",
             "complaint_id",
             "due_date",
+            "planned_date",
             "status",
             "attempts",
             "reached",
@@ -715,10 +722,15 @@ def seeded_guests(cfg: BenchConfig) -> int:
 def seed(cfg: BenchConfig, today: date | None = None) -> dict:
     """Load the whole data set; what was loaded, by table."""
     data = Dataset(cfg.guests, today or datetime.now(settings.hotel_tz()).date())
-    for owner, seeder in SEEDERS.items():
+
+    def load(owner: str) -> None:
         loader = Loader(cfg.database_url(owner))
-        seeder(loader, data)
+        SEEDERS[owner](loader, data)
         loader.close()
+
+    # while one database builds its indexes, the next one's rows are being generated
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        list(pool.map(load, SEEDERS))
     return {
         "guests": cfg.guests,
         "room_types": len(data.room_types),

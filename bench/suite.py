@@ -137,7 +137,8 @@ class Suite:
             except OSError:
                 continue
             match = _SERVICE_IN_CMDLINE.search(cmdline)
-            if "nameko" in cmdline and match:
+            # honcho runs each command through a shell: count the python, not the shell
+            if match and "python" in cmdline.split(" ", 1)[0]:
                 found.setdefault(match.group(1) or match.group(2), []).append(pid)
         return found
 

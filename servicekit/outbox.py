@@ -13,22 +13,19 @@ import zlib
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import eventlet
-from eventlet.event import Event as Signal
 from nameko import config
 from nameko.amqp.publish import Publisher
-from nameko.extensions import DependencyProvider
-from sqlalchemy import delete, event, func, select, text, update
+from sqlalchemy import delete, func, select, text, update
 from sqlalchemy.orm import Session
 
 from servicekit import bus, events, settings
+from servicekit.background import WakeableLoop, request_wakeup
 from servicekit.database import KitTables, make_engine
 from servicekit.metrics import OUTBOX_FAILURES, OUTBOX_LAG, OUTBOX_PUBLISHED
 
 log = logging.getLogger(__name__)
 
-_PENDING = "outbox_pending"
-_relays: set["OutboxRelay"] = set()
+_WAKE_FLAG = "outbox"
 
 
 def record(session: Session, kit: KitTables, event_type: str, data: dict[str, Any]) -> dict:
@@ -37,23 +34,11 @@ def record(session: Session, kit: KitTables, event_type: str, data: dict[str, An
     session.execute(
         kit.outbox.insert().values(event_id=body["event_id"], type=event_type, envelope=body)
     )
-    session.info[_PENDING] = True
+    request_wakeup(session, _WAKE_FLAG)
     return body
 
 
-@event.listens_for(Session, "after_commit")
-def _wake_relays(session: Session) -> None:
-    if session.info.pop(_PENDING, False):
-        for relay in list(_relays):
-            relay.wake()
-
-
-@event.listens_for(Session, "after_rollback")
-def _forget_pending(session: Session) -> None:
-    session.info.pop(_PENDING, None)
-
-
-class OutboxRelay(DependencyProvider):
+class OutboxRelay(WakeableLoop):
     """Publishes a service's outbox. Declare it on the service class::
 
     class ComplaintsService:
@@ -61,62 +46,35 @@ class OutboxRelay(DependencyProvider):
         relay = OutboxRelay("complaints", models.KIT)
     """
 
+    wake_flag = _WAKE_FLAG
     batch = 200
-    poll_seconds = 1.0
     keep_published = timedelta(days=7)
 
     def __init__(self, owner: str, kit: KitTables):
-        self.owner = owner
+        super().__init__(owner)
         self.kit = kit
-        self.signal = Signal()
-        self.running = False
         self.lock_key = zlib.crc32(f"outbox:{owner}".encode())
+        self.declared = False
+        self.last_purge = datetime.min.replace(tzinfo=UTC)
 
     def setup(self):
         self.engine = make_engine(settings.database_url(self.owner), pool_size=2)
         self.publisher = Publisher(config["AMQP_URI"], retry=False)
 
-    def start(self):
-        self.running = True
-        _relays.add(self)
-        self.container.spawn_managed_thread(self.run, identifier=f"{self.owner}.outbox_relay")
+    def work_round(self) -> bool:
+        if not self.declared:
+            bus.declare_topology(config["AMQP_URI"])
+            self.declared = True
+        if self.publish_batch() == self.batch:
+            return True
+        if datetime.now(UTC) - self.last_purge > timedelta(hours=1):
+            self.purge_published()
+            self.last_purge = datetime.now(UTC)
+        return False
 
-    def stop(self):
-        self.running = False
-        _relays.discard(self)
-        self.wake()
-
-    def kill(self):
-        self.stop()
-
-    def wake(self):
-        if not self.signal.ready():
-            self.signal.send(True)
-
-    def run(self):
-        failures = 0
-        last_purge = datetime.min.replace(tzinfo=UTC)
-        declared = False
-        while self.running:
-            try:
-                if not declared:
-                    bus.declare_topology(config["AMQP_URI"])
-                    declared = True
-                while self.running and self.publish_batch() == self.batch:
-                    pass
-                failures = 0
-                if datetime.now(UTC) - last_purge > timedelta(hours=1):
-                    self.purge_published()
-                    last_purge = datetime.now(UTC)
-            except Exception:
-                failures += 1
-                OUTBOX_FAILURES.labels(self.owner).inc()
-                log.warning("outbox relay could not publish; will retry", exc_info=True)
-                eventlet.sleep(min(0.2 * 2**failures, 5))
-                continue
-            with eventlet.Timeout(self.poll_seconds, False):
-                self.signal.wait()
-            self.signal = Signal()
+    def round_failed(self) -> None:
+        OUTBOX_FAILURES.labels(self.owner).inc()
+        log.warning("outbox relay could not publish; will retry", exc_info=True)
 
     def publish_batch(self) -> int:
         """Publish the oldest unpublished events; how many it published."""

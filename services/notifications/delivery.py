@@ -13,14 +13,12 @@ Settings: NOTIFY_MAX_ATTEMPTS, NOTIFY_RETRY_SECONDS, NOTIFY_BATCH (default 10).
 import logging
 from datetime import UTC, datetime
 
-import eventlet
-from eventlet.event import Event as Signal
-from nameko.extensions import DependencyProvider
 from prometheus_client import Counter
-from sqlalchemy import event, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from servicekit import outbox, settings
+from servicekit.background import WakeableLoop
 from servicekit.database import make_engine
 from services.notifications import channels
 from services.notifications.domain import retry_delay
@@ -34,8 +32,6 @@ NOTIFICATIONS = Counter(
     "Delivery attempts of notifications by kind, channel and outcome: sent, retried, failed.",
     ["kind", "channel", "outcome"],
 )
-
-_couriers: set["Courier"] = set()
 
 
 def max_attempts() -> int:
@@ -122,66 +118,22 @@ def announce(session: Session, notification: Notification, event_type: str) -> N
     )
 
 
-@event.listens_for(Session, "after_commit")
-def _wake_couriers(session: Session) -> None:
-    if session.info.pop(QUEUED_FLAG, False):
-        for courier in list(_couriers):
-            courier.wake()
-
-
-@event.listens_for(Session, "after_rollback")
-def _forget_queued(session: Session) -> None:
-    session.info.pop(QUEUED_FLAG, None)
-
-
-class Courier(DependencyProvider):
+class Courier(WakeableLoop):
     """Runs the courier in the service's container. Declare it on the service class::
 
     class NotificationsService:
         courier = Courier("notifications")
     """
 
-    poll_seconds = 1.0
-
-    def __init__(self, owner: str):
-        self.owner = owner
-        self.signal = Signal()
-        self.running = False
+    wake_flag = QUEUED_FLAG
 
     def setup(self):
         self.engine = make_engine(settings.database_url(self.owner), pool_size=2)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
 
-    def start(self):
-        self.running = True
-        _couriers.add(self)
-        self.container.spawn_managed_thread(self.run, identifier=f"{self.owner}.courier")
+    def work_round(self) -> bool:
+        with self.sessions() as session:
+            return bool(deliver_due(session))
 
-    def stop(self):
-        self.running = False
-        _couriers.discard(self)
-        self.wake()
-
-    def kill(self):
-        self.stop()
-
-    def wake(self):
-        if not self.signal.ready():
-            self.signal.send(True)
-
-    def run(self):
-        failures = 0
-        while self.running:
-            try:
-                with self.sessions() as session:
-                    while self.running and deliver_due(session):
-                        pass
-                failures = 0
-            except Exception:
-                failures += 1
-                log.warning("courier round failed; will retry", exc_info=True)
-                eventlet.sleep(min(0.2 * 2**failures, 5))
-                continue
-            with eventlet.Timeout(self.poll_seconds, False):
-                self.signal.wait()
-            self.signal = Signal()
+    def round_failed(self) -> None:
+        log.warning("courier round failed; will retry", exc_info=True)

@@ -12,6 +12,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
 from servicekit import settings
+from servicekit.background import request_wakeup
 from servicekit.events import Event
 from services.notifications import templates
 from services.notifications.domain import (
@@ -285,5 +286,5 @@ def issue(
         if notification_id is not None:
             written.append(notification_id)
     if written:
-        session.info[QUEUED_FLAG] = True
+        request_wakeup(session, QUEUED_FLAG)
     return written

@@ -11,6 +11,7 @@ mapping, metrics. A handler receives a `Call` and returns a JSON-ready value::
         return self.rpc("guests", "get_guest", call.path["guest_id"])
 """
 
+import functools
 import json
 import logging
 import re
@@ -21,7 +22,7 @@ from typing import Any
 import eventlet
 from kombu.exceptions import OperationalError as BrokerError
 from marshmallow import Schema, ValidationError
-from nameko.exceptions import UnknownService
+from nameko.exceptions import RemoteError, UnknownService
 from nameko.web.handlers import http
 from werkzeug.wrappers import Request, Response
 
@@ -146,6 +147,12 @@ def error_response(exc: HttpError) -> Response:
     return json_response(STATUS[exc.code], body, exc.headers)
 
 
+# What SQLAlchemy and psycopg2 raise when the database is unreachable or restarting.
+_DATABASE_AWAY = frozenset(
+    {"OperationalError", "InterfaceError", "DisconnectionError", "PendingRollbackError"}
+)
+
+
 def as_http_error(exc: BaseException) -> HttpError:
     """Map whatever a handler raised to the contract's error (the one place that does)."""
     if isinstance(exc, HttpError):
@@ -156,6 +163,9 @@ def as_http_error(exc: BaseException) -> HttpError:
         return HttpError("VALIDATION_ERROR", exc.message, exc.details)
     if isinstance(exc, errors.ServiceError):
         return HttpError(exc.code, exc.message, **exc.details)
+    if isinstance(exc, RemoteError) and exc.exc_type in _DATABASE_AWAY:
+        # a service whose database is down or restarting: not the client's fault, and brief
+        return HttpError("SERVICE_UNAVAILABLE", "a service's database cannot be reached now")
     if isinstance(exc, eventlet.Timeout | UnknownService | BrokerError | ConnectionError | OSError):
         return HttpError(
             "SERVICE_UNAVAILABLE", "a service behind the gateway did not answer in time"
@@ -187,13 +197,19 @@ def parse_body(spec: RouteSpec, request: Request) -> Any:
         raise HttpError(
             "VALIDATION_ERROR", "the body must be a JSON object", {"_body": ["not an object"]}
         )
-    return spec.body().load(data)
+    return _instance(spec.body).load(data)
 
 
 def parse_query(spec: RouteSpec, request: Request) -> dict:
     if spec.query is None:
         return {}
-    return spec.query().load(request.args.to_dict())
+    return _instance(spec.query).load(request.args.to_dict())
+
+
+@functools.cache
+def _instance(schema: type[Schema]) -> Schema:
+    # made once per schema: making one copies every field, which costs more than a load
+    return schema()
 
 
 def serve(service, spec: RouteSpec, handler, request: Request, path_values: dict) -> Response:

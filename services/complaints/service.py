@@ -5,16 +5,14 @@ The rules live in `domain` (plain) and `handling` (on the database); each entryp
 opens the transaction, calls them, and commits.
 """
 
-from contextlib import contextmanager
 from datetime import UTC, datetime
 
 from nameko.rpc import rpc
 from nameko.timer import Timer
-from sqlalchemy.exc import DBAPIError
 
 from servicekit import errors, settings
 from servicekit.bus import subscribe
-from servicekit.database import Database, translate_unavailable
+from servicekit.database import Database
 from servicekit.idempotency import handle_once, run_command_once
 from servicekit.metrics import JOB_RUNS, HealthRpc, Metrics
 from servicekit.outbox import OutboxRelay
@@ -49,15 +47,6 @@ class ComplaintsService(HealthRpc):
     relay = OutboxRelay("complaints", KIT)
     metrics = Metrics("complaints")
 
-    @contextmanager
-    def _answering(self):
-        """A database that cannot be reached is the contract's 503, never a 500."""
-        try:
-            yield
-        except DBAPIError as exc:
-            self.db.rollback()
-            raise translate_unavailable(exc) from exc
-
     @rpc(expected_exceptions=errors.EXPECTED)
     def file_complaint(self, data: dict, actor: dict | None = None, idempotency_key=None):
         """Record a complaint from any channel; the complaint with its form.
@@ -66,66 +55,57 @@ class ComplaintsService(HealthRpc):
         "description": "Party next door at 2am"}, {"id": 3, "username": "ana", "role":
         "agent", "department": "front_office"}, "revisit-item:12")`
         """
-        with self._answering():
-            return run_command_once(
-                self.db,
-                KIT,
-                "file_complaint",
-                idempotency_key,
-                lambda: handling.file_complaint(self.db, data, actor, _now()),
-            )
+        return run_command_once(
+            self.db,
+            KIT,
+            "file_complaint",
+            idempotency_key,
+            lambda: handling.file_complaint(self.db, data, actor, _now()),
+        )
 
     @rpc(expected_exceptions=errors.EXPECTED)
     def act(self, complaint_id: int, request: dict, actor: dict | None = None):
         """One line of the processing form, e.g. `act(12, {"action": "dispatch",
         "department": "engineering", "note": "AC broken in 304"}, actor)`."""
-        with self._answering():
-            answer = handling.act(self.db, complaint_id, request, actor, _now())
-            self.db.commit()
-            return answer
+        answer = handling.act(self.db, complaint_id, request, actor, _now())
+        self.db.commit()
+        return answer
 
     @rpc(expected_exceptions=errors.EXPECTED)
     def report(self, order_id: int, result: str, actor: dict | None = None):
         """A department's answer on its dispatch order: `report(4, "AC fixed", actor)`."""
-        with self._answering():
-            answer = handling.report(self.db, order_id, result, actor, _now())
-            self.db.commit()
-            return answer
+        answer = handling.report(self.db, order_id, result, actor, _now())
+        self.db.commit()
+        return answer
 
     @rpc(expected_exceptions=errors.EXPECTED)
     def get_complaint(self, complaint_id: int):
-        with self._answering():
-            return handling.get_complaint(self.db, complaint_id, _now())
+        return handling.get_complaint(self.db, complaint_id, _now())
 
     @rpc(expected_exceptions=errors.EXPECTED)
     def get_form(self, complaint_id: int):
-        with self._answering():
-            return handling.get_form(self.db, complaint_id)
+        return handling.get_form(self.db, complaint_id)
 
     @rpc(expected_exceptions=errors.EXPECTED)
     def list_complaints(self, filters: dict, limit: int = 50, cursor: str | None = None):
         """`filters`: status, department, guest_id, channel, overdue (bool), tracking_code."""
         after = decode_cursor(cursor, int) or 0
-        with self._answering():
-            return handling.list_complaints(self.db, filters, limit, after, _now())
+        return handling.list_complaints(self.db, filters, limit, after, _now())
 
     @rpc(expected_exceptions=errors.EXPECTED)
     def list_dispatch_orders(self, filters: dict, limit: int = 50, cursor: str | None = None):
         """A department's queue: `filters` department, status (open|reported|closed)."""
         after = decode_cursor(cursor, int) or 0
-        with self._answering():
-            return handling.list_orders(self.db, filters, limit, after)
+        return handling.list_orders(self.db, filters, limit, after)
 
     @rpc(expected_exceptions=errors.EXPECTED)
     def get_dispatch_order(self, order_id: int):
-        with self._answering():
-            return handling.get_order(self.db, order_id)
+        return handling.get_order(self.db, order_id)
 
     @rpc(expected_exceptions=errors.EXPECTED)
     def track(self, tracking_code: str):
         """Public: `track("K7QX-3MPA-WZ9DR")` -> status, department, steps; nothing personal."""
-        with self._answering():
-            return handling.track(self.db, tracking_code)
+        return handling.track(self.db, tracking_code)
 
     @escalation_timer
     def escalate_overdue(self):
@@ -137,8 +117,7 @@ class ComplaintsService(HealthRpc):
         """`POST /admin/jobs/escalations` -> `{"job": "escalations", "escalated": 2}`."""
         if job != "escalations":
             raise errors.NotFound(f"complaints runs no job called {job}")
-        with self._answering():
-            return {"job": job, "escalated": self._escalate()}
+        return {"job": job, "escalated": self._escalate()}
 
     def _escalate(self) -> int:
         escalated = handling.escalate_overdue(self.db, _now())

@@ -4,16 +4,14 @@ The rules live in `files` (guest files, file numbers, groups) and `caller_screen
 projection of other services' events); this class only opens and commits transactions.
 """
 
-from contextlib import contextmanager
 from datetime import UTC, datetime
 
 from nameko.rpc import rpc
 from sqlalchemy import select
-from sqlalchemy.exc import DBAPIError
 
 from servicekit import errors
 from servicekit.bus import subscribe
-from servicekit.database import Database, is_unavailable
+from servicekit.database import Database
 from servicekit.idempotency import handle_once, run_command_once
 from servicekit.metrics import HealthRpc, Metrics
 from servicekit.outbox import OutboxRelay
@@ -29,17 +27,6 @@ class GuestsService(HealthRpc):
     db = Database("guests")
     relay = OutboxRelay("guests", KIT)
     metrics = Metrics("guests")
-
-    @contextmanager
-    def _answering(self):
-        """A database that cannot be reached is the contract's 503, never a 500."""
-        try:
-            yield
-        except DBAPIError as exc:
-            self.db.rollback()
-            if is_unavailable(exc):
-                raise errors.Unavailable("the guests database cannot be reached") from None
-            raise
 
     def _once(self, command, key, execute):
         """`run_command_once`, and when the same key ran at the same moment (its file
@@ -66,64 +53,56 @@ class GuestsService(HealthRpc):
         `file_number` "261124001", `card_number` "261124001", `phone` "+34600112233".
         A phone on file -> `Conflict` with `existing_id`; the 1000th of a day -> `Conflict`.
         """
-        with self._answering():
-            return self._once(
-                "register_guest", idempotency_key, lambda: files.register_guest(self.db, data)
-            )
+        return self._once(
+            "register_guest", idempotency_key, lambda: files.register_guest(self.db, data)
+        )
 
     @rpc(expected_exceptions=EXPECTED)
     def get_guest(self, guest_id):
         """The guest's file: `{"id", "file_number", "card_number", "name", "phone", ...}`."""
-        with self._answering():
-            return files.get_guest(self.db, guest_id)
+        return files.get_guest(self.db, guest_id)
 
     @rpc(expected_exceptions=EXPECTED)
     def update_guest(self, guest_id, changes, actor=None):
         """Change editable fields, e.g. `{"category": "vip", "notes": "Allergic to nuts"}`."""
-        with self._answering():
-            result = files.update_guest(self.db, guest_id, changes)
-            self.db.commit()
-            return result
+        result = files.update_guest(self.db, guest_id, changes)
+        self.db.commit()
+        return result
 
     @rpc(expected_exceptions=EXPECTED)
     def find_guests(self, phone=None, file_number=None, name=None, limit=50, cursor=None):
         """Guests by phone, file number, part of the name (`{"items", "next"}`), e.g.
         `name="munoz"` finds "José Muñoz"."""
-        with self._answering():
-            return files.find_guests(
-                self.db, phone=phone, file_number=file_number, name=name, limit=limit, cursor=cursor
-            )
+        return files.find_guests(
+            self.db, phone=phone, file_number=file_number, name=name, limit=limit, cursor=cursor
+        )
 
     @rpc(expected_exceptions=EXPECTED)
     def arrivals(self, date=None):
         """The day's arrivals (`"2026-11-24"`, default today): groups and guests in
         file-number order, `{"date", "items": [{"kind": "guest"|"group", ...}], "next"}`."""
-        with self._answering():
-            day = domain.parse_date(date, "date") or files.hotel_today()
-            return files.arrivals(self.db, day)
+        day = domain.parse_date(date, "date") or files.hotel_today()
+        return files.arrivals(self.db, day)
 
     @rpc(expected_exceptions=EXPECTED)
     def register_group(self, data, idempotency_key=None, actor=None):
         """Open a group's file: `{"name": "Coro de Bilbao", "arrival_date": "2026-11-24",
         "leader_guest_id": 7}` -> the group with `file_number` and `members`."""
-        with self._answering():
-            return self._once(
-                "register_group", idempotency_key, lambda: files.register_group(self.db, data)
-            )
+        return self._once(
+            "register_group", idempotency_key, lambda: files.register_group(self.db, data)
+        )
 
     @rpc(expected_exceptions=EXPECTED)
     def get_group(self, group_id):
         """The group with its members, in file-number order."""
-        with self._answering():
-            return files.get_group(self.db, group_id)
+        return files.get_group(self.db, group_id)
 
     @rpc(expected_exceptions=EXPECTED)
     def who_is_calling(self, phone, limit=caller_screen.HISTORY_LIMIT):
         """Who is calling from `phone` ("+34600112233"): `{"phone", "guest" | None, "vip",
         "history": [{"at", "kind", "summary", "ref"}], "open": {"complaints",
         "promised_responses"}}`."""
-        with self._answering():
-            return caller_screen.screen(self.db, phone, datetime.now(UTC), limit)
+        return caller_screen.screen(self.db, phone, datetime.now(UTC), limit)
 
     # --- the caller screen's projection: one handler per event the screen shows ------
 

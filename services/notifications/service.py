@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from servicekit import errors, pages, settings
 from servicekit.bus import subscribe
-from servicekit.database import Database, translate_unavailable
+from servicekit.database import Database
 from servicekit.events import Event
 from servicekit.idempotency import handle_once
 from servicekit.metrics import JOB_RUNS, HealthRpc, Metrics
@@ -191,10 +191,7 @@ class NotificationsService(HealthRpc):
                 query = query.where(column == value)
         if after is not None:
             query = query.where(Notification.id < after)
-        try:
-            rows = self.db.scalars(query).all()
-        except Exception as exc:
-            raise translate_unavailable(exc) from exc
+        rows = self.db.scalars(query).all()
         return pages.page(rows, limit, key=lambda n: n.id, dump=dump)
 
     @rpc(expected_exceptions=errors.EXPECTED)

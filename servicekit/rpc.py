@@ -16,11 +16,18 @@ What differs, and why it is safe:
   queue missing and stop the caller's container).
 """
 
+import logging
+
 from kombu import Queue
 from nameko import config
 from nameko import rpc as nameko_rpc
 from nameko.amqp.publish import Publisher
 from nameko.constants import AMQP_SSL_CONFIG_KEY, LOGIN_METHOD_CONFIG_KEY
+from nameko.exceptions import ReplyQueueExpiredWithPendingReplies
+
+from servicekit import errors
+
+log = logging.getLogger(__name__)
 
 TRANSIENT = 1
 
@@ -61,6 +68,22 @@ class Rpc(nameko_rpc.Rpc):
 rpc = Rpc.decorator
 
 
+class ReplyListener(nameko_rpc.ReplyListener):
+    """nameko's, except when the broker lost the reply queue (it is not durable, so a broker
+    restart does) while calls still waited on it: nameko's raises and so stops the whole
+    container; this one answers those calls `Unavailable` (503 at the gateway) and goes on.
+    """
+
+    def check_for_lost_replies(self):
+        try:
+            super().check_for_lost_replies()
+        except ReplyQueueExpiredWithPendingReplies:
+            lost, self.pending = self.pending, {}
+            log.warning("the broker lost the reply queue; %d calls get no reply", len(lost))
+            for waiting in lost.values():
+                waiting.send_exception(errors.Unavailable("the reply was lost with the broker"))
+
+
 class _ReplyQueue(Queue):
     # declared once per broker connection (kombu forgets what it declared on reconnecting)
     can_cache_declaration = True
@@ -68,6 +91,8 @@ class _ReplyQueue(Queue):
 
 class ServiceRpc(nameko_rpc.ServiceRpc):
     """A client of one service, e.g. `guests = ServiceRpc("guests", expiration=5)`."""
+
+    reply_listener = ReplyListener()
 
     def __init__(self, target_service, **options):
         options.setdefault("delivery_mode", TRANSIENT)

@@ -64,6 +64,7 @@ class Answer:
     status: int
     seconds: float
     body: dict = field(default_factory=dict)
+    at: float = 0.0  # time.monotonic() when it was answered
 
 
 @dataclass
@@ -83,7 +84,7 @@ class Traffic:
             status, payload = response.status_code, response.json()
         except Exception as exc:  # a hang or a dropped socket: the test reports it
             status, payload = 0, {"error": repr(exc)}
-        answer = Answer(kind, key, status, time.monotonic() - started, payload)
+        answer = Answer(kind, key, status, time.monotonic() - started, payload, time.monotonic())
         self.answers.append(answer)
         return answer
 
@@ -149,6 +150,11 @@ class Traffic:
                 )
         self.final = done
         return retried
+
+    def recovered_after(self, moment: float) -> float:
+        """Seconds from `moment` to the first request answered 201 that was sent after it."""
+        firsts = [a.at for a in self.answers if a.status == 201 and a.at - a.seconds >= moment]
+        return min(firsts) - moment if firsts else float("inf")
 
     def keys(self, kind: str) -> set[str]:
         return {k for k in self.bodies if k.startswith("c-" if kind == "complaint" else "g-")}

@@ -1,0 +1,74 @@
+"""PostgreSQL drops every connection of this test's databases while requests flow (what a
+restart does to them, without stopping the server others share): answers are successes or
+503, never 500 and never a hang; pooled connections recover with no service restarted; no
+event is lost and nothing happens twice."""
+
+from collections import Counter
+
+import eventlet
+import pytest
+
+from servicekit import settings
+from tests.reliability.faults import (
+    Traffic,
+    duplicated_side_effects,
+    event_books,
+    gapless_file_numbers,
+    query,
+)
+from tests.support import TEST_DB_PREFIX, wait_for
+
+ANSWER_WITHIN = 10.0
+
+
+@pytest.fixture
+def patient_retries(monkeypatch):
+    monkeypatch.setenv("EVENT_RETRY_DELAYS", "1,3,10")
+
+
+def drop_database_connections() -> int:
+    """Terminate every server process serving one of this test run's databases."""
+    rows = query(
+        "gateway",
+        "select pg_terminate_backend(pid) from pg_stat_activity "
+        "where datname like :prefix and pid <> pg_backend_pid()",
+        prefix=f"{TEST_DB_PREFIX}\\_%",
+    )
+    return sum(1 for (done,) in rows if done)
+
+
+def test_database_connections_dropped_under_traffic(patient_retries, suite):
+    assert settings.database_url("guests").endswith(f"/{TEST_DB_PREFIX}_guests")
+    traffic = Traffic(suite.as_role("agent", "front_office"))
+    dropped = []
+
+    def faults():
+        eventlet.sleep(1.5)
+        for _ in range(3):
+            dropped.append(drop_database_connections())
+            eventlet.sleep(1.5)
+
+    traffic.run(workers=4, faults=faults)
+    during = Counter(a.status for a in traffic.answers)
+    slowest = max(a.seconds for a in traffic.answers)
+    failed = [a.body for a in traffic.answers if a.status not in (201, 503)][:3]
+    retried = traffic.complete(timeout=60)
+    books = event_books(timeout=90)
+    duplicates = duplicated_side_effects()
+    guests = query("guests", "select count(*) from guests")[0][0]
+    complaints = query("complaints", "select count(*) from complaints")[0][0]
+    print(
+        f"\ndatabase connections dropped 3 times ({sum(dropped)} server processes ended) "
+        f"under traffic: answers {dict(during)}, slowest {slowest:.1f}s; {retried} retried "
+        f"with their Idempotency-Key; events sent {books['sent']}, received "
+        f"{books['received']}, lost {books['lost']}; duplicates {duplicates}"
+    )
+    assert all(dropped), dropped
+    assert set(during) <= {201, 503}, (during, failed)
+    assert slowest < ANSWER_WITHIN
+    assert guests == len(traffic.keys("guest"))
+    assert complaints == len(traffic.keys("complaint"))
+    assert books["lost"] == 0
+    assert not any(duplicates.values()), duplicates
+    assert gapless_file_numbers()
+    wait_for(lambda: suite.get("/health").status_code == 200, timeout=15)

@@ -7,9 +7,13 @@ export PYTHONPATH := $(CURDIR)
 
 .PHONY: run test setup lint format bench soak replay-dead-letters clean
 
+# How many processes of a kind `make run` starts, as honcho's -c takes it (e.g.
+# PROCESSES=gateway=2,guests=2); one of each by default.
+PROCESSES ?=
+
 run: setup
 	@echo "Gateway: http://$${GATEWAY_ADDRESS:-127.0.0.1}:$${GATEWAY_PORT:-8000}  (docs at /docs; Ctrl-C stops everything)"
-	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/honcho start -f Procfile
+	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/honcho start -f Procfile $(if $(PROCESSES),-c $(PROCESSES))
 
 test: $(STAMP) rabbitmq-management
 	$(BIN)/ruff check .

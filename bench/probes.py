@@ -146,6 +146,33 @@ def percentile(ordered: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, int(len(ordered) * p))]
 
 
+# --- the bus -------------------------------------------------------------------------
+
+
+def wait_for_quiet_bus(cfg: BenchConfig, timeout: float = 120) -> float:
+    """Wait until no message waits in the bench's vhost (the last scenario's events are
+    all handled), so one scenario's backlog is not the next one's load; seconds waited."""
+    started = time.monotonic()
+    while time.monotonic() - started < timeout:
+        listed = subprocess.run(
+            [
+                *("rabbitmqctl", "-q", "list_queues", "-p", cfg.vhost),
+                *("--no-table-headers", "name", "messages"),
+            ],
+            capture_output=True,
+            text=True,
+        ).stdout.split()
+        waiting = sum(
+            int(count)
+            for name, count in zip(listed[::2], listed[1::2], strict=False)
+            if count.isdigit() and not name.endswith(".dead")
+        )
+        if waiting == 0:
+            break
+        time.sleep(1)
+    return round(time.monotonic() - started, 1)
+
+
 # --- memory ---------------------------------------------------------------------------
 
 

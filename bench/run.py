@@ -31,6 +31,7 @@ def main() -> int:
         "connections": cfg.connections,
         "seconds": cfg.seconds,
         "tool": "wrk" if load.wrk_available() else "python",
+        "commit": suite.commit(),
     }
     print(f"seeding {cfg.guests:,} guests ...", flush=True)
     results["seeded"] = suite.prepare(cfg)
@@ -38,6 +39,7 @@ def main() -> int:
     results["raw_insert_per_second"] = round(probes.raw_insert_rate(cfg), 1)
 
     def measure(name: str, requests: list) -> dict:
+        probes.wait_for_quiet_bus(cfg)
         print(f"{name}: {cfg.seconds} s at {cfg.connections} connections ...", flush=True)
         outcome = load.run(cfg.gateway, token, requests, cfg.seconds, cfg.connections)
         results[name] = outcome.as_dict()

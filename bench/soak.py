@@ -30,6 +30,7 @@ def main() -> int:
         "connections": cfg.connections,
         "seconds": cfg.soak_seconds,
         "tool": "wrk" if load.wrk_available() else "python",
+        "commit": suite.commit(),
     }
     print(f"seeding {cfg.guests:,} guests ...", flush=True)
     results["seeded"] = suite.prepare(cfg)

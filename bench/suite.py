@@ -23,6 +23,15 @@ LOG = Path(os.environ.get("TMPDIR", "/tmp")) / "hotelcs-bench-suite.log"
 _SERVICE_IN_CMDLINE = re.compile(r"(?:services\.(\w+)\.service|(gateway)\.service):")
 
 
+def commit() -> str:
+    """The commit the suite runs from (with `+` when the work tree differs from it)."""
+    head = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
+    ).stdout.strip()
+    dirty = subprocess.run(["git", "diff", "--quiet", "HEAD"], cwd=ROOT).returncode != 0
+    return head + ("+" if dirty else "")
+
+
 def create_vhost(vhost: str) -> None:
     """The bench's own RabbitMQ virtual host, so a suite on `/` never takes its messages."""
     subprocess.run(["rabbitmqctl", "-q", "add_vhost", vhost], capture_output=True)

@@ -217,7 +217,7 @@ def serve(service, spec: RouteSpec, handler, request: Request, path_values: dict
     started = time.perf_counter()
     status = 500
     try:
-        if (request.content_length or 0) > MAX_BODY_BYTES:
+        if (request.content_length or 0) > MAX_BODY_BYTES or _chunked_body_too_large(request):
             raise HttpError("PAYLOAD_TOO_LARGE", "the body is larger than 1 MiB")
         principal = auth.principal_from(request, service.signing_key) if spec.roles else None
         service.rate_limiter.check(request, principal)
@@ -250,6 +250,18 @@ def serve(service, spec: RouteSpec, handler, request: Request, path_values: dict
     finally:
         HTTP_REQUESTS.labels(spec.method, spec.path, str(status)).inc()
         HTTP_DURATION.labels(spec.method, spec.path).observe(time.perf_counter() - started)
+
+
+def _chunked_body_too_large(request: Request) -> bool:
+    """A chunked body declares no length to check up front. The server de-chunks it and
+    ends it, but werkzeug reads such a body only when told so (else it sees none, and a
+    client's JSON would be taken for `{}`): read it now, one byte past the cap at most."""
+    chunked = "chunked" in request.headers.get("Transfer-Encoding", "").lower()
+    if request.content_length is not None or not chunked:
+        return False
+    request.environ["wsgi.input_terminated"] = True
+    request.max_content_length = MAX_BODY_BYTES + 1
+    return len(request.get_data(cache=True)) > MAX_BODY_BYTES
 
 
 def _idempotency_key(spec: RouteSpec, request: Request, principal) -> str | None:

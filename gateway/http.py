@@ -29,6 +29,7 @@ from werkzeug.wrappers import Request, Response
 from gateway import auth
 from gateway.metrics import HTTP_DURATION, HTTP_REQUESTS
 from servicekit import errors
+from servicekit.database import is_unavailable
 
 log = logging.getLogger(__name__)
 
@@ -163,6 +164,8 @@ def as_http_error(exc: BaseException) -> HttpError:
         return HttpError("VALIDATION_ERROR", exc.message, exc.details)
     if isinstance(exc, errors.ServiceError):
         return HttpError(exc.code, exc.message, **exc.details)
+    if is_unavailable(exc):  # the gateway's own database (staff, tokens)
+        return HttpError("SERVICE_UNAVAILABLE", "the gateway's database cannot be reached now")
     if isinstance(exc, RemoteError) and exc.exc_type in _DATABASE_AWAY:
         # a service whose database is down or restarting: not the client's fault, and brief
         return HttpError("SERVICE_UNAVAILABLE", "a service's database cannot be reached now")

@@ -3,10 +3,13 @@ restart does to them, without stopping the server others share): answers are suc
 503, never 500 and never a hang; pooled connections recover with no service restarted; no
 event is lost and nothing happens twice."""
 
+import time
 from collections import Counter
+from contextlib import contextmanager
 
 import eventlet
 import pytest
+from sqlalchemy import create_engine, text
 
 from servicekit import settings
 from tests.reliability.faults import (
@@ -72,3 +75,48 @@ def test_database_connections_dropped_under_traffic(patient_retries, suite):
     assert not any(duplicates.values()), duplicates
     assert gapless_file_numbers()
     wait_for(lambda: suite.get("/health").status_code == 200, timeout=15)
+
+
+# An endpoint of each owner's that needs its database, and its answer when all is well.
+NEEDS = {
+    "gateway": ("/staff", 200),
+    "guests": ("/guests?name=nobody", 200),
+    "reservations": ("/room-types", 200),
+    "complaints": ("/complaints", 200),
+    "revisits": ("/revisits", 200),
+    "notifications": ("/notifications", 200),
+}
+
+
+@contextmanager
+def refusing_connections(owner: str):
+    """The owner's test database refuses every connection, as a server that is restarting
+    does, until the block ends."""
+    name = f"{TEST_DB_PREFIX}_{owner}"
+    admin = create_engine(f"{settings.DEFAULT_PG}/postgres", isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.execute(text(f'alter database "{name}" allow_connections false'))
+            conn.execute(
+                text("select pg_terminate_backend(pid) from pg_stat_activity where datname = :n"),
+                {"n": name},
+            )
+        yield
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'alter database "{name}" allow_connections true'))
+        admin.dispose()
+
+
+def test_a_database_that_refuses_connections_is_a_503_then_recovers(suite):
+    admin = suite.as_admin()
+    answers = {}
+    for owner, (path, healthy) in NEEDS.items():
+        with refusing_connections(owner):
+            started = time.monotonic()
+            down = admin.get(path)
+            seconds = time.monotonic() - started
+        back = wait_for(lambda p=path, h=healthy: (a := admin.get(p)).status_code == h and a)
+        answers[owner] = (down.status_code, round(seconds, 1), back.status_code)
+    print(f"\na database refusing connections, per owner: (answer, seconds, then) {answers}")
+    assert all(down == 503 and seconds < ANSWER_WITHIN for down, seconds, _ in answers.values())

@@ -42,6 +42,7 @@ class OperationsRoutes:
         roles=PUBLIC,
         body=TokenRequest,
         response=Token,
+        errors=(401,),
         tag="staff",
         summary="Exchange a username and password for a bearer token",
     )

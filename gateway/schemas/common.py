@@ -1,6 +1,8 @@
 """Shapes shared by every area of the API."""
 
-from marshmallow import RAISE, Schema, fields, validate
+from decimal import Decimal
+
+from marshmallow import INCLUDE, RAISE, Schema, ValidationError, fields, validate
 from marshmallow.validate import Length
 
 from servicekit.pages import DEFAULT_LIMIT, MAX_LIMIT
@@ -34,16 +36,37 @@ def page_of(item: type[Schema]) -> type[Schema]:
 
 
 class Error(Schema):
+    """Every error answer. Some carry more, named in the contract: `existing_id` with a
+    CONFLICT, `alternatives` with NO_AVAILABILITY."""
+
+    class Meta:
+        unknown = INCLUDE
+
     error = fields.String(required=True, metadata={"example": "VALIDATION_ERROR"})
     message = fields.String(required=True)
     fields_ = fields.Dict(data_key="fields", keys=fields.String(), values=fields.Raw())
 
 
 class Money(fields.Decimal):
-    """Money as a decimal string ("120.00"), never a float."""
+    """Money as a decimal string ("120.00"), never a float: from 0 to `maximum`."""
 
-    def __init__(self, **kwargs):
-        super().__init__(places=2, as_string=True, **kwargs)
+    def __init__(self, maximum: int = 99_999_999, **kwargs):
+        self.maximum = Decimal(maximum)
+        metadata = {"pattern": r"^\d{1,12}(\.\d{1,2})?$", "example": "120.00"}
+        super().__init__(
+            places=2,
+            as_string=True,
+            metadata={"type": "string", **metadata, **kwargs.pop("metadata", {})},
+            **kwargs,
+        )
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if not isinstance(value, str):
+            raise ValidationError('money is a decimal string, e.g. "120.00"')
+        amount = super()._deserialize(value, attr, data, **kwargs)
+        if not Decimal(0) <= amount <= self.maximum:
+            raise ValidationError(f"must be from 0 to {self.maximum}")
+        return amount
 
 
 class NonBlank(fields.String):

@@ -93,14 +93,14 @@ _CURRENCY = validate.Regexp(r"^[A-Z]{3}$", error="an ISO 4217 code such as EUR")
 class RoomTypeCreate(NoCardData):
     code = fields.String(required=True, validate=_CODE)
     name = NonBlank(max_length=100, required=True)
-    price = Money(required=True, validate=validate.Range(min=0, max=99999999))
+    price = Money(required=True)
     currency = fields.String(required=True, validate=_CURRENCY)
     rooms = fields.Integer(strict=True, required=True, validate=validate.Range(min=0, max=10000))
 
 
 class RoomTypeChange(NoCardData):
     name = NonBlank(max_length=100)
-    price = Money(validate=validate.Range(min=0, max=99999999))
+    price = Money()
     currency = fields.String(validate=_CURRENCY)
     rooms = fields.Integer(strict=True, validate=validate.Range(min=0, max=10000))
 
@@ -192,7 +192,7 @@ class CheckIn(NoCardData):
 
 class CheckOut(NoCardData):
     at = fields.AwareDateTime()
-    charges = Money(validate=validate.Range(min=0, max=9999999999))
+    charges = Money(maximum=9_999_999_999)
 
 
 class CancelReservation(NoCardData):

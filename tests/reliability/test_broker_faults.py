@@ -2,7 +2,6 @@
 through the gateway: every request is answered within seconds, nothing is lost, nothing
 happens twice. Only this test's vhost is touched."""
 
-import time
 from collections import Counter
 
 import eventlet
@@ -13,12 +12,9 @@ from tests.reliability.faults import (
     duplicated_side_effects,
     event_books,
     gapless_file_numbers,
-    new_phone,
     query,
-    rabbitmqctl,
-    vhost,
 )
-from tests.support import Api, wait_for
+from tests.support import wait_for
 
 ANSWER_WITHIN = 10.0  # seconds: the gateway's RPC timeout (5) and some slack for a busy host
 
@@ -60,45 +56,3 @@ def test_dropped_connections_lose_nothing_and_hang_nothing(suite):
     assert gapless_file_numbers()
     # and the suite is whole again, with nothing restarted
     wait_for(lambda: suite.get("/health").status_code == 200, timeout=15)
-
-
-def test_the_gateway_survives_losing_its_reply_queue_with_calls_unanswered(
-    start_services, suite_config
-):
-    """What a broker restart does to the gateway: its reply queue (not durable) is gone, and
-    requests it gave up on were never answered. It must reconnect and answer again."""
-    from kombu import Connection
-    from nameko import config
-
-    from gateway.service import GatewayService
-    from services.guests.service import GuestsService
-
-    start_services(GatewayService)
-    guests = start_services(GuestsService)
-    api = Api(f"http://127.0.0.1:{suite_config['port']}").as_role("agent", "front_office")
-    guests.stop()
-    body = {"name": "Never Answered", "phone": new_phone(), "category": "individual"}
-    assert api.post("/guests", body).status_code == 503  # a call left without a reply
-    start_services(GuestsService)
-
-    with Connection(config["AMQP_URI"]) as conn:
-        listed = rabbitmqctl("list_queues", "-q", "-p", vhost(), "name")
-        replies = [q for q in listed.split() if q.startswith("rpc.reply-gateway")]
-        for queue in replies:
-            conn.default_channel.queue_delete(queue)
-    drop_connections()
-
-    started = time.monotonic()
-    body = {"name": "Answered Again", "phone": new_phone(), "category": "individual"}
-    answer = wait_for(
-        lambda: (lambda a: a if a.status_code == 201 else None)(
-            api.post("/guests", body, headers={"Idempotency-Key": "again"})
-        ),
-        timeout=30,
-        interval=0.5,
-    )
-    print(
-        f"\nreply queue lost with a call unanswered: the gateway answered 201 again after "
-        f"{time.monotonic() - started:.1f}s"
-    )
-    assert answer.json()["name"] == "Answered Again"

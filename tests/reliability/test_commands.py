@@ -10,7 +10,7 @@ from nameko import config
 from sqlalchemy import create_engine, text
 
 from servicekit import settings
-from tests.reliability.faults import new_phone, query
+from tests.reliability.faults import drop_connections, new_phone, query, rabbitmqctl, vhost
 from tests.support import Api, wait_for
 
 
@@ -69,6 +69,14 @@ def test_a_command_the_gateway_gave_up_on_never_makes_a_second_copy(start_servic
         waiting = conn.default_channel.queue_declare("rpc-guests", passive=True).message_count
     eventlet.sleep(2)
     stale = query("guests", "select count(*) from guests where name = 'Stale Request'")[0][0]
+
+    # 3. That call was never answered. Then the broker loses the gateway's reply queue (not
+    # durable: a broker restart does this) and its connections: the gateway must go on.
+    with Connection(config["AMQP_URI"]) as conn:
+        listed = rabbitmqctl("list_queues", "-q", "-p", vhost(), "name")
+        for queue in [q for q in listed.split() if q.startswith("rpc.reply-gateway")]:
+            conn.default_channel.queue_delete(queue)
+    drop_connections()
     wait_for(
         lambda: (lambda a: a if a[0] == 201 else None)(timed_post(api, body, "stale-1")),
         timeout=15,
@@ -76,7 +84,8 @@ def test_a_command_the_gateway_gave_up_on_never_makes_a_second_copy(start_servic
     after_retry = query("guests", "select count(*) from guests where name = 'Stale Request'")[0][0]
     print(
         f"service down: 503 after {seconds:.1f}s; requests left in its queue {waiting}; "
-        f"guests created by the stale request {stale}; after the client's retry {after_retry}"
+        f"guests created by the stale request {stale}; after the client's retry {after_retry} "
+        f"(answered though the gateway's reply queue was lost with that call unanswered)"
     )
     assert waiting == 0 and stale == 0
     assert after_retry == 1

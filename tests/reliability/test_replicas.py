@@ -42,6 +42,9 @@ def start_replicas(log_dir: Path) -> list[subprocess.Popen]:
         "AMQP_URI": config["AMQP_URI"],
         "PYTHONPATH": str(ROOT),
         "LOG_LEVEL": "WARNING",
+        # ten processes with 50 workers each could ask PostgreSQL for more connections
+        # than its default 100; ten each is plenty for this test's traffic
+        "MAX_WORKERS": "10",
         # the timers under test run every second instead of every few
         "HOTEL_HOLD_RELEASE_SECONDS": "1",
         "COMPLAINTS_ESCALATION_SECONDS": "1",

@@ -15,7 +15,7 @@ from schemathesis.checks import (
 )
 
 # Examples per operation and per mode (valid, invalid): the whole run stays within minutes.
-EXAMPLES = 12
+EXAMPLES = 8
 CHECKS = [not_a_server_error, status_code_conformance, response_schema_conformance]
 
 

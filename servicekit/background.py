@@ -69,6 +69,10 @@ class WakeableLoop(DependencyProvider):
         self.running = False
         _loops.discard(self)
         self.wake()
+        engine = getattr(self, "engine", None)
+        if engine is not None:
+            # else its pooled connections stay open until the container is collected
+            engine.dispose()
 
     def kill(self):
         self.stop()

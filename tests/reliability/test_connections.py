@@ -1,0 +1,43 @@
+"""A stopped service gives its database connections back: PostgreSQL has a fixed number of
+them (100 by default), and a process that restarts its containers, or a test run that
+starts hundreds, must not run it out."""
+
+from tests.reliability.faults import query
+from tests.support import TEST_DB_PREFIX
+
+
+def open_connections() -> int:
+    return query(
+        "gateway",
+        "select count(*) from pg_stat_activity where datname like :prefix "
+        "and application_name = 'hotelcs'",
+        prefix=f"{TEST_DB_PREFIX}\\_%",
+    )[0][0]
+
+
+def test_stopped_containers_give_their_database_connections_back(runner_factory, suite_config):
+    from gateway.service import GatewayService
+    from services.complaints.service import ComplaintsService
+    from services.guests.service import GuestsService
+    from services.notifications.service import NotificationsService
+    from services.reservations.service import ReservationsService
+    from services.revisits.service import RevisitsService
+
+    everything = (
+        GatewayService,
+        GuestsService,
+        ReservationsService,
+        ComplaintsService,
+        RevisitsService,
+        NotificationsService,
+    )
+    before = open_connections()
+    running = []
+    for _ in range(3):
+        runner = runner_factory(*everything)
+        runner.start()
+        running.append(open_connections())
+        runner.stop()
+    after = open_connections()
+    print(f"\ndatabase connections: {before} before, {running} while running, {after} after")
+    assert after <= before

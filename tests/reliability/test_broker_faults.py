@@ -19,7 +19,7 @@ from tests.support import wait_for
 ANSWER_WITHIN = 10.0  # seconds: the gateway's RPC timeout (5) and some slack for a busy host
 
 
-def test_dropped_connections_lose_nothing_and_hang_nothing(suite):
+def test_dropped_connections_lose_nothing_and_hang_nothing(patient_retries, suite):
     traffic = Traffic(suite.as_role("agent", "front_office"))
     drops, closed = 3, []
 

@@ -27,7 +27,9 @@ def publish_some(api: Api, batch: str, guests: int) -> Traffic:
     return traffic
 
 
-def test_a_consumer_that_was_down_or_never_ran_catches_up_completely(start_services, suite_config):
+def test_a_consumer_that_was_down_or_never_ran_catches_up_completely(
+    patient_retries, start_services, suite_config
+):
     from gateway.service import GatewayService
     from services.complaints.service import ComplaintsService
     from services.guests.service import GuestsService

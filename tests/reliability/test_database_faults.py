@@ -8,7 +8,6 @@ from collections import Counter
 from contextlib import contextmanager
 
 import eventlet
-import pytest
 from sqlalchemy import create_engine, text
 
 from servicekit import settings
@@ -22,11 +21,6 @@ from tests.reliability.faults import (
 from tests.support import TEST_DB_PREFIX, wait_for
 
 ANSWER_WITHIN = 10.0
-
-
-@pytest.fixture
-def patient_retries(monkeypatch):
-    monkeypatch.setenv("EVENT_RETRY_DELAYS", "1,3,10")
 
 
 def drop_database_connections() -> int:

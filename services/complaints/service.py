@@ -7,7 +7,6 @@ opens the transaction, calls them, and commits.
 
 from datetime import UTC, datetime
 
-from nameko.rpc import rpc
 from nameko.timer import Timer
 
 from servicekit import errors, settings
@@ -17,6 +16,7 @@ from servicekit.idempotency import handle_once, run_command_once
 from servicekit.metrics import JOB_RUNS, HealthRpc, Metrics
 from servicekit.outbox import OutboxRelay
 from servicekit.pages import decode_cursor
+from servicekit.rpc import rpc
 from services.complaints import handling
 from services.complaints.models import KIT
 

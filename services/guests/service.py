@@ -6,7 +6,6 @@ projection of other services' events); this class only opens and commits transac
 
 from datetime import UTC, datetime
 
-from nameko.rpc import rpc
 from sqlalchemy import select
 
 from servicekit import errors
@@ -15,6 +14,7 @@ from servicekit.database import Database
 from servicekit.idempotency import handle_once, run_command_once
 from servicekit.metrics import HealthRpc, Metrics
 from servicekit.outbox import OutboxRelay
+from servicekit.rpc import rpc
 from services.guests import caller_screen, domain, files
 from services.guests.models import KIT
 

@@ -7,7 +7,6 @@ in HOTEL_TZ), and the channels' (see `channels.py`) and the courier's (see `deli
 
 from datetime import UTC, date, datetime
 
-from nameko.rpc import rpc
 from nameko.timer import timer
 from sqlalchemy import select
 
@@ -18,6 +17,7 @@ from servicekit.events import Event
 from servicekit.idempotency import handle_once
 from servicekit.metrics import JOB_RUNS, HealthRpc, Metrics
 from servicekit.outbox import OutboxRelay
+from servicekit.rpc import rpc
 from services.notifications import channels, notices
 from services.notifications.delivery import Courier, mark_sent
 from services.notifications.domain import CHANNELS, KINDS, STATUSES, greeting_day

@@ -12,7 +12,6 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 import eventlet
-from nameko.rpc import ServiceRpc, rpc
 from nameko.timer import Timer
 from sqlalchemy.exc import DBAPIError
 
@@ -24,6 +23,7 @@ from servicekit.idempotency import handle_once, run_command_once
 from servicekit.metrics import JOB_RUNS, HealthRpc, Metrics
 from servicekit.outbox import OutboxRelay
 from servicekit.pages import DEFAULT_LIMIT, decode_cursor, encode_cursor
+from servicekit.rpc import ServiceRpc, rpc
 from services.reservations import domain, store
 from services.reservations.models import KIT, STATUSES
 

@@ -5,7 +5,6 @@ The rules live in `domain`; `scheduling`, `calls`, `followups` and `evaluation` 
 database work; this class only wires them to RPC, events and the timer.
 """
 
-from nameko.rpc import ServiceRpc, rpc
 from nameko.timer import timer
 
 from servicekit import errors
@@ -14,6 +13,7 @@ from servicekit.database import Database
 from servicekit.idempotency import handle_once, run_command_once
 from servicekit.metrics import JOB_RUNS, HealthRpc, Metrics
 from servicekit.outbox import OutboxRelay
+from servicekit.rpc import ServiceRpc, rpc
 from services.revisits import calls, evaluation, followups, scheduling
 from services.revisits.models import KIT
 

@@ -5,7 +5,6 @@ when the gateway stops waiting, so a service that was down does not act on it af
 import time
 
 import eventlet
-import pytest
 from kombu import Connection
 from nameko import config
 from sqlalchemy import create_engine, text
@@ -92,12 +91,6 @@ def test_a_command_the_gateway_gave_up_on_never_makes_a_second_copy(start_servic
     assert after_retry == 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="owners of reservations and revisits: use servicekit.rpc's ServiceRpc (and rpc); "
-    "nameko's stops the whole container when a broker restart took its reply queue while "
-    "a call waited (what part 3 above proves the kit's survives)",
-)
 def test_every_rpc_client_in_the_suite_survives_a_lost_reply_queue():
     from nameko.rpc import ClusterRpc
 

@@ -32,7 +32,8 @@ def file_complaint(session: Session, data: dict, actor: dict | None, now: dateti
     else:
         owner = _holder_owner(session, "manager", intake.department)
     complaint = Complaint(
-        tracking_code=_unused_tracking_code(session),
+        # 65 random bits make a clash all but impossible; the unique index is the guard
+        tracking_code=tracking_codes.new_code(),
         guest_id=intake.guest_id,
         contact=intake.contact,
         channel=intake.channel,
@@ -48,7 +49,7 @@ def file_complaint(session: Session, data: dict, actor: dict | None, now: dateti
     )
     session.add(complaint)
     session.flush()
-    _write_line(
+    received = _write_line(
         session,
         complaint,
         "receive",
@@ -70,15 +71,12 @@ def file_complaint(session: Session, data: dict, actor: dict | None, now: dateti
             "due_at": complaint.due_at,
         },
     )
-    return complaint_as_dict(session, complaint, now, with_form=True)
-
-
-def _unused_tracking_code(session: Session) -> str:
-    # 65 random bits make a clash all but impossible; the unique index is the real guard.
-    while True:
-        code = tracking_codes.new_code()
-        if session.scalar(select(Complaint.id).where(Complaint.tracking_code == code)) is None:
-            return code
+    # a complaint just filed has the one line of its receipt and no dispatch order yet
+    return {
+        **complaint_as_dict(session, complaint, now),
+        "form": [line_as_dict(received)],
+        "dispatch_orders": [],
+    }
 
 
 # --- actions -----------------------------------------------------------------------------

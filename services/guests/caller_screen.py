@@ -18,13 +18,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, select
+from sqlalchemy import DateTime, bindparam, select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
 from servicekit import errors
 from servicekit.events import Event
-from services.guests import domain, files
+from services.guests import domain
 from services.guests.models import Guest, HistoryLine, OpenComplaint, PromisedResponse
 
 HISTORY_LIMIT = 50
@@ -190,56 +190,103 @@ def project(session: Session, event: Event) -> None:
         _answer_promise(session, event.data)
 
 
+# The whole screen in one round trip: the guest's file, the newest history lines and what
+# is still open, each already shaped as the screen shows it. A caller known only by phone
+# (no guest file) gets the lines and complaints kept under that phone.
+_SCREEN = text(
+    """
+    with guest as (
+        select * from guests where phone = :phone
+    ), owner as (
+        select (select id from guest) as guest_id,
+               not exists (select from guest) as by_phone
+    ), lines as (
+        select h.* from caller_history h, owner
+        where h.guest_id = owner.guest_id
+        union all
+        select h.* from caller_history h, owner
+        where owner.by_phone and h.guest_id is null and h.phone = :phone
+        order by at desc, id desc
+        limit :limit
+    ), complaints as (
+        select c.* from caller_complaints c, owner
+        where c.guest_id = owner.guest_id and c.resolved_at is null
+        union all
+        select c.* from caller_complaints c, owner
+        where owner.by_phone and c.guest_id is null and c.phone = :phone
+          and c.resolved_at is null
+    )
+    select
+        (select json_build_object(
+            'id', id, 'file_number', file_number, 'card_number', file_number,
+            'name', name, 'phone', phone, 'email', email, 'birthday', birthday,
+            'category', category, 'language', language, 'group_id', group_id,
+            'arrival_date', arrival_date, 'notes', notes, 'vip', category = 'vip',
+            'created_at', created_at, 'updated_at', updated_at)
+         from guest),
+        (select coalesce(json_agg(json_build_object(
+            'at', at, 'kind', kind, 'summary', summary, 'ref', ref, 'event', event)
+            order by at desc, id desc), '[]')
+         from lines),
+        (select coalesce(json_agg(json_build_object(
+            'complaint_id', complaint_id, 'tracking_code', tracking_code,
+            'status', status, 'department', department, 'summary', summary,
+            'received_at', received_at, 'due_at', due_at,
+            'overdue', coalesce(due_at < :now, false),
+            'ref', 'complaints/' || complaint_id)
+            order by status_at desc), '[]')
+         from complaints),
+        (select coalesce(json_agg(json_build_object(
+            'revisit_id', revisit_id, 'department', department, 'text', text,
+            'respond_by', respond_by, 'promised_at', promised_at,
+            'overdue', respond_by < :now, 'ref', 'revisits/' || revisit_id)
+            order by respond_by), '[]')
+         from caller_promises p, owner
+         where p.guest_id = owner.guest_id and p.answered_at is null
+           and p.respond_by > :shown_since)
+    """
+).bindparams(
+    bindparam("now", type_=DateTime(timezone=True)),
+    bindparam("shown_since", type_=DateTime(timezone=True)),
+)
+# the timestamps PostgreSQL wrote into the JSON, rewritten as Python writes them
+_TIMES = {
+    "guest": ("created_at", "updated_at"),
+    "history": ("at",),
+    "complaints": ("received_at", "due_at"),
+    "promised_responses": ("respond_by", "promised_at"),
+}
+
+
 def screen(session: Session, raw_phone: str, now: datetime, limit: int = HISTORY_LIMIT) -> dict:
     """What the agent sees when `raw_phone` calls."""
     phone = domain.normalise_phone(raw_phone)
-    guest = session.scalar(select(Guest).where(Guest.phone == phone))
-
-    def whose(model):
-        if guest is not None:
-            return model.guest_id == guest.id
-        return and_(model.guest_id.is_(None), model.phone == phone)
-
-    history = session.scalars(
-        select(HistoryLine)
-        .where(whose(HistoryLine))
-        .order_by(HistoryLine.at.desc(), HistoryLine.id.desc())
-        .limit(limit)
-    ).all()
-    complaints = session.scalars(
-        select(OpenComplaint)
-        .where(whose(OpenComplaint), OpenComplaint.resolved_at.is_(None))
-        .order_by(OpenComplaint.status_at.desc())
-    ).all()
-    promises = []
-    if guest is not None:
-        promises = session.scalars(
-            select(PromisedResponse)
-            .where(
-                PromisedResponse.guest_id == guest.id,
-                PromisedResponse.answered_at.is_(None),
-                PromisedResponse.respond_by > now - OVERDUE_PROMISE_SHOWN_FOR,
-            )
-            .order_by(PromisedResponse.respond_by)
-        ).all()
+    guest, history, complaints, promises = session.execute(
+        _SCREEN,
+        {
+            "phone": phone,
+            "limit": limit,
+            "now": now,
+            "shown_since": now - OVERDUE_PROMISE_SHOWN_FOR,
+        },
+    ).one()
+    parts = {
+        "guest": [guest] if guest else [],
+        "history": history,
+        "complaints": complaints,
+        "promised_responses": promises,
+    }
+    for part, fields in _TIMES.items():
+        for item in parts[part]:
+            for field in fields:
+                if item[field] is not None:
+                    item[field] = datetime.fromisoformat(item[field]).isoformat()
     return {
         "phone": phone,
-        "guest": files.guest_dict(guest) if guest is not None else None,
-        "vip": guest is not None and guest.category == "vip",
-        "history": [
-            {
-                "at": h.at.isoformat(),
-                "kind": h.kind,
-                "summary": h.summary,
-                "ref": h.ref,
-                "event": h.event,
-            }
-            for h in history
-        ],
-        "open": {
-            "complaints": [_complaint_dict(c, now) for c in complaints],
-            "promised_responses": [_promise_dict(p, now) for p in promises],
-        },
+        "guest": guest,
+        "vip": guest is not None and guest["vip"],
+        "history": history,
+        "open": {"complaints": complaints, "promised_responses": promises},
     }
 
 

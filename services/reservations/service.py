@@ -223,9 +223,9 @@ class ReservationsService(HealthRpc):
         if not isinstance(guest_id, int) or isinstance(guest_id, bool) or guest_id < 1:
             raise errors.ValidationFailed.on("guest_id", "a guest's id")
         guest = store.known_guest(self.db, guest_id)
-        self.db.rollback()  # end the read: the booking starts its own transaction
         if guest is not None:
-            return guest
+            return guest  # the booking goes on in the same transaction
+        self.db.rollback()  # no transaction held open while the guests service answers
         try:
             with eventlet.Timeout(GUESTS_TIMEOUT):
                 found = self.guests.get_guest(guest_id)

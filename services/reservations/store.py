@@ -5,6 +5,7 @@ release job, which commits one reservation at a time. Rows of `room_nights` are 
 locked in the order of their nights, so two bookings never wait on each other in a circle.
 """
 
+from collections.abc import Callable
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
@@ -124,17 +125,25 @@ def availability(session: Session, arrival: date, nights: int, rooms: int) -> li
 
 
 def _take_rooms(session: Session, room_type: RoomType, nights: list[date], rooms: int) -> None:
-    """Add `rooms` to each night, in order; the CHECK refuses a night that is full."""
-    for night in nights:
-        statement = insert(RoomNight).values(
-            room_type_id=room_type.id, night=night, total=room_type.rooms, booked=rooms
+    """Add `rooms` to every night of the stay in one statement, which takes the nights'
+    rows in date order (as every booking does); the CHECK refuses a night that is full."""
+    statement = insert(RoomNight).values(
+        [
+            {
+                "room_type_id": room_type.id,
+                "night": night,
+                "total": room_type.rooms,
+                "booked": rooms,
+            }
+            for night in sorted(nights)
+        ]
+    )
+    session.execute(
+        statement.on_conflict_do_update(
+            index_elements=[RoomNight.room_type_id, RoomNight.night],
+            set_={"booked": RoomNight.booked + rooms},
         )
-        session.execute(
-            statement.on_conflict_do_update(
-                index_elements=[RoomNight.room_type_id, RoomNight.night],
-                set_={"booked": RoomNight.booked + rooms},
-            )
-        )
+    )
 
 
 def _free_rooms(session: Session, room_type_id: int, nights: list[date], rooms: int) -> None:
@@ -290,27 +299,30 @@ def book(
         hold_until=hold,
         booked_by=(actor or {}).get("username"),
     )
-    _insert_with_fresh_code(session, reservation)
-    reservation.readback = readback(
-        Booking(
-            code=reservation.code,
-            guest_name=reservation.guest_name,
-            room_type_name=room_type.name,
-            arrival=arrival,
-            nights=nights,
-            rooms=rooms,
-            price=reservation.price,
-            total_price=reservation.total_price,
-            currency=reservation.currency,
-            payment_method=reservation.payment_method,
-            phone=reservation.contact_phone,
-            email=reservation.contact_email,
-            hold_until=hold,
+    # the read-back is written with the row, for the code the row gets
+    _insert_with_fresh_code(
+        session,
+        reservation,
+        lambda code: readback(
+            Booking(
+                code=code,
+                guest_name=reservation.guest_name,
+                room_type_name=room_type.name,
+                arrival=arrival,
+                nights=nights,
+                rooms=rooms,
+                price=reservation.price,
+                total_price=reservation.total_price,
+                currency=reservation.currency,
+                payment_method=reservation.payment_method,
+                phone=reservation.contact_phone,
+                email=reservation.contact_email,
+                hold_until=hold,
+            ),
+            language,
+            tz,
         ),
-        language,
-        tz,
     )
-    session.flush()
     outbox.record(
         session,
         KIT,
@@ -333,11 +345,13 @@ def book(
     return reservation_dict(reservation)
 
 
-def _insert_with_fresh_code(session: Session, reservation: Reservation) -> None:
+def _insert_with_fresh_code(
+    session: Session, reservation: Reservation, readback_for: Callable[[str], str]
+) -> None:
     # 27^6 codes: a clash is rare, and the unique index settles it when it happens
     for _ in range(5):
         reservation.code = domain.new_code()
-        reservation.readback = ""
+        reservation.readback = readback_for(reservation.code)
         try:
             with session.begin_nested():
                 session.add(reservation)

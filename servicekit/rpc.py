@@ -19,6 +19,7 @@ What differs, and why it is safe:
 import logging
 
 from kombu import Queue
+from kombu.exceptions import KombuError
 from nameko import config
 from nameko import rpc as nameko_rpc
 from nameko.amqp.publish import Publisher
@@ -56,7 +57,14 @@ class RpcConsumer(nameko_rpc.RpcConsumer):
             ssl=config.get(AMQP_SSL_CONFIG_KEY),
             login_method=config.get(LOGIN_METHOD_CONFIG_KEY),
         )
-        result, exc_info = responder.send_response(result, exc_info)
+        try:
+            result, exc_info = responder.send_response(result, exc_info)
+        except (KombuError, OSError):
+            # The broker went away while we replied: the caller times out (503) and retries
+            # with its Idempotency-Key; the request, unacked, goes with the connection.
+            # Raising here would stop the whole container instead.
+            log.warning("could not reply: the broker cannot be reached", exc_info=True)
+            return result, exc_info
         self.consumer.ack_message(message)
         return result, exc_info
 

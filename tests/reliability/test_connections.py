@@ -33,11 +33,11 @@ def test_stopped_containers_give_their_database_connections_back(runner_factory,
     )
     before = open_connections()
     running = []
-    for _ in range(3):
+    for end in ("stop", "kill", "stop"):
         runner = runner_factory(*everything)
         runner.start()
         running.append(open_connections())
-        runner.stop()
+        getattr(runner, end)()
     after = open_connections()
     print(f"\ndatabase connections: {before} before, {running} while running, {after} after")
     assert after <= before

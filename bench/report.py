@@ -1,14 +1,30 @@
 """`bench/results.json` and the table printed at the end of a run."""
 
 import json
+import os
+from datetime import UTC, datetime
 
-from bench.config import RESULTS
+from bench import load, suite
+from bench.config import RESULTS, BenchConfig
 
 # The issue's targets on this kind of machine (measured, never asserted by the tests).
 BOOKINGS_RATIO_TARGET = 0.10
 CALLER_SCREEN_P99_MS = 50
 EVENT_P99_MS = 100
 RSS_GROWTH_LIMIT = 0.10
+
+
+def facts(cfg: BenchConfig, seconds: float) -> dict:
+    """What a run's figures depend on: when, where, how much, with what, at which commit."""
+    return {
+        "at": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "cores": os.cpu_count(),
+        "guests": cfg.guests,
+        "connections": cfg.connections,
+        "seconds": seconds,
+        "tool": "wrk" if load.wrk_available() else "python",
+        "commit": suite.commit(),
+    }
 
 
 def write(results: dict, section: str | None = None) -> None:

@@ -7,10 +7,9 @@ Each scenario runs for `BENCH_SECONDS` at `BENCH_CONNECTIONS` (16) after a short
 see `bench/__init__.py` for what each module does.
 """
 
-import os
 import random
 import sys
-from datetime import UTC, datetime
+from datetime import datetime
 
 from bench import load, probes, report, suite
 from bench.config import BenchConfig
@@ -24,15 +23,7 @@ def main() -> int:
     cfg = BenchConfig()
     rng = random.Random(3)
     today = datetime.now(settings.hotel_tz()).date()
-    results: dict = {
-        "at": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
-        "cores": os.cpu_count(),
-        "guests": cfg.guests,
-        "connections": cfg.connections,
-        "seconds": cfg.seconds,
-        "tool": "wrk" if load.wrk_available() else "python",
-        "commit": suite.commit(),
-    }
+    results = report.facts(cfg, cfg.seconds)
     print(f"seeding {cfg.guests:,} guests ...", flush=True)
     results["seeded"] = suite.prepare(cfg)
     print("measuring PostgreSQL's raw insert rate ...", flush=True)

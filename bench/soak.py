@@ -5,11 +5,10 @@ Memory is first read after a warm-up (pools filled, caches loaded), then every 3
 the load runs; `bench/results.json` keeps the samples under `soak`.
 """
 
-import os
 import random
 import sys
 import threading
-from datetime import UTC, datetime
+from datetime import datetime
 
 from bench import load, probes, report, suite
 from bench.config import BenchConfig
@@ -23,15 +22,7 @@ def main() -> int:
     cfg = BenchConfig()
     rng = random.Random(4)
     today = datetime.now(settings.hotel_tz()).date()
-    results: dict = {
-        "at": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
-        "cores": os.cpu_count(),
-        "guests": cfg.guests,
-        "connections": cfg.connections,
-        "seconds": cfg.soak_seconds,
-        "tool": "wrk" if load.wrk_available() else "python",
-        "commit": suite.commit(),
-    }
+    results = report.facts(cfg, cfg.soak_seconds)
     print(f"seeding {cfg.guests:,} guests ...", flush=True)
     results["seeded"] = suite.prepare(cfg)
     requests = load.mixed(100_000, cfg.guests, today, rng)

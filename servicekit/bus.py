@@ -24,6 +24,7 @@ from nameko.amqp.publish import Publisher
 from nameko.messaging import Consumer
 
 from servicekit import events, settings
+from servicekit.amqp import SettlingConsumer
 from servicekit.metrics import EVENTS_HANDLED
 
 log = logging.getLogger(__name__)
@@ -122,6 +123,8 @@ class EventSubscriber(Consumer):
     (`servicekit.idempotency.handle_once`). When it raises, the message is not lost:
     it is retried after a delay, and after the last delay parked in the dead-letter queue.
     """
+
+    consumer_cls = SettlingConsumer
 
     def __init__(self, event_type: str, **kwargs):
         if event_type not in events.CATALOGUE:

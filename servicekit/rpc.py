@@ -27,6 +27,7 @@ from nameko.constants import AMQP_SSL_CONFIG_KEY, LOGIN_METHOD_CONFIG_KEY
 from nameko.exceptions import ReplyQueueExpiredWithPendingReplies
 
 from servicekit import errors
+from servicekit.amqp import SettlingConsumer
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +44,8 @@ class _Responder(nameko_rpc.Responder):
 
 
 class RpcConsumer(nameko_rpc.RpcConsumer):
+    consumer_cls = SettlingConsumer
+
     @property
     def sharing_key(self):
         # One consumer per service whichever `rpc` decorated its methods: two consumers

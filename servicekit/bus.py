@@ -18,6 +18,7 @@ import sys
 import time
 from functools import cached_property
 
+from amqp.exceptions import NotFound
 from kombu import Connection, Exchange, Queue, binding
 from marshmallow import ValidationError
 from nameko.amqp.publish import Publisher
@@ -91,14 +92,27 @@ def all_queues() -> list[Queue]:
 _declared: set[str] = set()
 
 
-def declare_topology(amqp_uri: str, *, again: bool = False) -> None:
+def declare_topology(amqp_uri: str) -> None:
     """Declare every exchange and queue the catalogue needs; safe to repeat.
 
-    A process declares once per broker address (every subscriber and relay asks at start);
-    `again=True` declares anyway, e.g. after the broker lost its definitions.
+    A process declares once per broker address (every subscriber and relay asks at start).
     """
-    if amqp_uri in _declared and not again:
+    if amqp_uri in _declared:
         return
+    for attempt in range(1, 6):
+        try:
+            _declare_all(amqp_uri)
+            break
+        except NotFound:
+            # A virtual host still starting (just created, or its broker just restarted)
+            # answers 404 for its queues' home for a moment.
+            if attempt == 5:
+                raise
+            time.sleep(0.5 * attempt)
+    _declared.add(amqp_uri)
+
+
+def _declare_all(amqp_uri: str) -> None:
     with Connection(amqp_uri, transport_options={"max_retries": 1}) as conn:
         channel = conn.default_channel
         for source in {e.source for e in events.CATALOGUE.values()}:
@@ -107,7 +121,6 @@ def declare_topology(amqp_uri: str, *, again: bool = False) -> None:
         for queue in all_queues():
             queue.maybe_bind(channel)
             queue.declare()
-    _declared.add(amqp_uri)
 
 
 class EventSubscriber(Consumer):

@@ -15,9 +15,7 @@ run: setup
 	@echo "Gateway: http://$${GATEWAY_ADDRESS:-127.0.0.1}:$${GATEWAY_PORT:-8000}  (docs at /docs; Ctrl-C stops everything)"
 	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/honcho start -f Procfile $(if $(PROCESSES),-c $(PROCESSES))
 
-test: $(STAMP) rabbitmq-management
-	$(BIN)/ruff check .
-	$(BIN)/ruff format --check .
+test: lint rabbitmq-management
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 setup: $(STAMP)

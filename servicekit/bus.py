@@ -16,13 +16,16 @@ replay [queue]` moves parked messages back once the cause is fixed.
 import logging
 import sys
 import time
-from functools import cached_property
+from functools import cached_property, partial
 
 from amqp.exceptions import NotFound
+from eventlet.event import Event as Signal
 from kombu import Connection, Exchange, Queue, binding
+from kombu.message import Message
 from marshmallow import ValidationError
 from nameko.amqp.publish import Publisher
-from nameko.messaging import Consumer
+from nameko.exceptions import ContainerBeingKilled
+from nameko.messaging import Consumer, decode_from_headers
 
 from servicekit import events, settings
 from servicekit.amqp import SettlingConsumer
@@ -124,17 +127,22 @@ def _declare_all(amqp_uri: str) -> None:
 
 
 class EventSubscriber(Consumer):
-    """Decorate a service method to handle one event type; it receives an `Event`.
+    """Decorate a service method to handle one event type. It receives a batch: a list of
+    `Event`s, oldest first, of every message waiting for it (up to the prefetch count).
 
     Example::
 
         @subscribe("guest_checked_out")
-        def schedule_post_stay_revisit(self, event):
-            ...
+        def schedule_post_stay_revisits(self, events):
+            handle_each_once(self.db, KIT, events, scheduling.schedule_post_stay)
 
-    The handler should make its effects idempotent on `event.event_id`
-    (`servicekit.idempotency.handle_once`). When it raises, the message is not lost:
-    it is retried after a delay, and after the last delay parked in the dead-letter queue.
+    A handler makes its effects idempotent on `event_id` and applies a batch in one
+    transaction (`servicekit.idempotency.handle_each_once`): a commit and a round of the
+    worker machinery per batch rather than per event is what lets a consumer keep up with
+    a burst. One batch per queue runs at a time; what arrives meanwhile forms the next.
+    When a batch raises, its events are handled again one at a time, so only the failing
+    one is affected: it is retried after a delay, and after the last delay parked in the
+    dead-letter queue. Nothing is lost.
     """
 
     consumer_cls = SettlingConsumer
@@ -143,6 +151,8 @@ class EventSubscriber(Consumer):
         if event_type not in events.CATALOGUE:
             raise events.UnknownEvent(event_type)
         self.event_type = event_type
+        self.waiting: list[tuple[events.Event, Message]] = []
+        self.draining = False
         super().__init__(queue=None, requeue_on_error=False, **kwargs)
 
     def setup(self):
@@ -169,7 +179,51 @@ class EventSubscriber(Consumer):
             self._park(message, body, f"malformed: {exc}")
             self.consumer.ack_message(message)
             return
-        super().handle_message(event, message)
+        # Called for each message of a read from the broker before any worker runs, so a
+        # burst gathers here and the drain below takes it as one batch.
+        self.waiting.append((event, message))
+        if not self.draining:
+            self.draining = True
+            self.container.spawn_managed_thread(
+                self._drain, identifier=f"{type(self).__name__}.drain[{self.queue.name}]"
+            )
+
+    def _drain(self) -> None:
+        try:
+            while self.waiting:
+                batch, self.waiting = self.waiting, []
+                if not self._run(batch):
+                    for single in batch:
+                        self._run([single])
+        finally:
+            self.draining = False
+
+    def _run(self, batch: list[tuple[events.Event, Message]]) -> bool:
+        """Handle `batch` in one worker; False if it failed and should be split up."""
+        finished = Signal()
+        messages = [message for _, message in batch]
+        try:
+            self.container.spawn_worker(
+                self,
+                ([event for event, _ in batch],),
+                {},
+                context_data=decode_from_headers(messages[0].headers),
+                handle_result=partial(self._settle, messages, finished),
+            )
+        except ContainerBeingKilled:
+            for message in messages:
+                self.consumer.requeue_message(message)
+            return True
+        return finished.wait()
+
+    def _settle(self, messages, finished, worker_ctx, result=None, exc_info=None):
+        if exc_info is not None and len(messages) > 1:
+            finished.send(False)
+        else:
+            for message in messages:
+                self.handle_message_processed(message, result, exc_info)
+            finished.send(True)
+        return result, exc_info
 
     def handle_message_processed(self, message, result=None, exc_info=None):
         if exc_info is None:

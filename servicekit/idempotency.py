@@ -16,25 +16,37 @@ from servicekit.database import KitTables
 from servicekit.events import Event
 
 
-def handle_once(session: Session, kit: KitTables, event: Event) -> bool:
-    """Mark `event` handled in the session's transaction; False if it already was.
+def handle_each_once(
+    session: Session,
+    kit: KitTables,
+    batch: list[Event],
+    effect: Callable[[Session, Event], Any],
+) -> None:
+    """In one transaction, apply `effect(session, event)` to each event of `batch` that
+    was not handled before, and mark them all handled.
 
-    Example::
+    Example (an event subscriber's handler)::
 
-        with self.db.begin():
-            if not handle_once(self.db, KIT, event):
-                return
-            ...effects...
+        @subscribe("complaint_filed")
+        def on_complaint_filed(self, events):
+            handle_each_once(self.db, KIT, events, scheduling.schedule_complaint_call)
 
-    A second delivery running at the same moment waits on the row until the first
-    commits, then sees it: the effects never run twice.
+    A second delivery of an event running at the same moment waits on its row until the
+    first commits, then sees it: the effects never run twice. The same event twice in one
+    batch (published twice) is applied once.
     """
-    inserted = session.execute(
-        insert(kit.handled_events)
-        .values(event_id=event.event_id, type=event.type)
-        .on_conflict_do_nothing(index_elements=["event_id"])
-    )
-    return inserted.rowcount == 1
+    with session.begin():
+        handled = session.execute(
+            insert(kit.handled_events)
+            .values([{"event_id": event.event_id, "type": event.type} for event in batch])
+            .on_conflict_do_nothing(index_elements=["event_id"])
+            .returning(kit.handled_events.c.event_id)
+        )
+        first_time = set(handled.scalars())
+        for event in batch:
+            if event.event_id in first_time:
+                first_time.discard(event.event_id)
+                effect(session, event)
 
 
 def run_command_once(

@@ -12,7 +12,7 @@ from nameko.timer import Timer
 from servicekit import errors, settings
 from servicekit.bus import subscribe
 from servicekit.database import Database
-from servicekit.idempotency import handle_once, run_command_once
+from servicekit.idempotency import handle_each_once, run_command_once
 from servicekit.metrics import JOB_RUNS, HealthRpc, Metrics
 from servicekit.outbox import OutboxRelay
 from servicekit.pages import decode_cursor
@@ -125,14 +125,14 @@ class ComplaintsService(HealthRpc):
         return escalated
 
     @subscribe("staff_registered")
-    def on_staff_registered(self, event):
-        self._keep_staff(event)
+    def on_staff_registered(self, events):
+        self._keep_staff(events)
 
     @subscribe("staff_updated")
-    def on_staff_updated(self, event):
-        self._keep_staff(event)
+    def on_staff_updated(self, events):
+        self._keep_staff(events)
 
-    def _keep_staff(self, event) -> None:
-        if handle_once(self.db, KIT, event):
-            handling.keep_staff(self.db, event.data)
-        self.db.commit()
+    def _keep_staff(self, events) -> None:
+        handle_each_once(
+            self.db, KIT, events, lambda session, e: handling.keep_staff(session, e.data)
+        )

@@ -11,7 +11,7 @@ from sqlalchemy import select
 from servicekit import errors
 from servicekit.bus import subscribe
 from servicekit.database import Database
-from servicekit.idempotency import handle_once, run_command_once
+from servicekit.idempotency import handle_each_once, run_command_once
 from servicekit.metrics import HealthRpc, Metrics
 from servicekit.outbox import OutboxRelay
 from servicekit.rpc import rpc
@@ -106,67 +106,65 @@ class GuestsService(HealthRpc):
 
     # --- the caller screen's projection: one handler per event the screen shows ------
 
-    def _project(self, event):
-        with self.db.begin():
-            if handle_once(self.db, KIT, event):
-                caller_screen.project(self.db, event)
+    def _project(self, events):
+        handle_each_once(self.db, KIT, events, caller_screen.project)
 
     @subscribe("reservation_held")
-    def on_reservation_held(self, event):
-        self._project(event)
+    def on_reservation_held(self, events):
+        self._project(events)
 
     @subscribe("reservation_released")
-    def on_reservation_released(self, event):
-        self._project(event)
+    def on_reservation_released(self, events):
+        self._project(events)
 
     @subscribe("reservation_cancelled")
-    def on_reservation_cancelled(self, event):
-        self._project(event)
+    def on_reservation_cancelled(self, events):
+        self._project(events)
 
     @subscribe("guest_checked_in")
-    def on_guest_checked_in(self, event):
-        self._project(event)
+    def on_guest_checked_in(self, events):
+        self._project(events)
 
     @subscribe("guest_checked_out")
-    def on_guest_checked_out(self, event):
-        self._project(event)
+    def on_guest_checked_out(self, events):
+        self._project(events)
 
     @subscribe("complaint_filed")
-    def on_complaint_filed(self, event):
-        self._project(event)
+    def on_complaint_filed(self, events):
+        self._project(events)
 
     @subscribe("complaint_dispatched")
-    def on_complaint_dispatched(self, event):
-        self._project(event)
+    def on_complaint_dispatched(self, events):
+        self._project(events)
 
     @subscribe("complaint_escalated")
-    def on_complaint_escalated(self, event):
-        self._project(event)
+    def on_complaint_escalated(self, events):
+        self._project(events)
 
     @subscribe("complaint_resolved")
-    def on_complaint_resolved(self, event):
-        self._project(event)
+    def on_complaint_resolved(self, events):
+        self._project(events)
 
     @subscribe("revisit_scheduled")
-    def on_revisit_scheduled(self, event):
-        self._project(event)
+    def on_revisit_scheduled(self, events):
+        self._project(events)
 
     @subscribe("revisit_completed")
-    def on_revisit_completed(self, event):
-        self._project(event)
+    def on_revisit_completed(self, events):
+        self._project(events)
 
     @subscribe("response_promised")
-    def on_response_promised(self, event):
-        self._project(event)
+    def on_response_promised(self, events):
+        self._project(events)
 
     @subscribe("item_signed_off")
-    def on_item_signed_off(self, event):
-        self._project(event)
+    def on_item_signed_off(self, events):
+        self._project(events)
 
     @subscribe("notification_sent")
-    def on_notification_sent(self, event):
-        self._project(event)
+    def on_notification_sent(self, events):
+        self._project(events)
 
     @subscribe("notification_failed")
-    def on_notification_failed(self, event):
-        self._project(event)
+    def on_notification_failed(self, events):
+        self._project(events)

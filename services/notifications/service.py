@@ -14,7 +14,7 @@ from servicekit import errors, pages, settings
 from servicekit.bus import subscribe
 from servicekit.database import Database
 from servicekit.events import Event
-from servicekit.idempotency import handle_once
+from servicekit.idempotency import handle_each_once
 from servicekit.metrics import JOB_RUNS, HealthRpc, Metrics
 from servicekit.outbox import OutboxRelay
 from servicekit.rpc import rpc
@@ -37,75 +37,73 @@ class NotificationsService(HealthRpc):
     # --- projections ----------------------------------------------------------------
 
     @subscribe("staff_registered")
-    def staff_registered(self, event: Event):
+    def staff_registered(self, events: list[Event]):
         """`{"staff_id": 4, "username": "lucia", "role": "director",
         "department": "housekeeping", "email": "lucia@hotel.es", ...}`"""
-        self._handle(event, notices.project_staff)
+        self._handle(events, notices.project_staff)
 
     @subscribe("staff_updated")
-    def staff_updated(self, event: Event):
-        self._handle(event, notices.project_staff)
+    def staff_updated(self, events: list[Event]):
+        self._handle(events, notices.project_staff)
 
     @subscribe("guest_registered")
-    def guest_registered(self, event: Event):
+    def guest_registered(self, events: list[Event]):
         """`{"guest_id": 12, "name": "Ana Ruiz", "phone": "+34600111222",
         "email": "ana@example.es", "birthday": "1990-05-17", "language": "es", ...}`"""
-        self._handle(event, notices.project_guest)
+        self._handle(events, notices.project_guest)
 
     @subscribe("guest_updated")
-    def guest_updated(self, event: Event):
-        self._handle(event, notices.project_guest)
+    def guest_updated(self, events: list[Event]):
+        self._handle(events, notices.project_guest)
 
     # --- events that call for a message ---------------------------------------------
 
     @subscribe("reservation_held")
-    def reservation_held(self, event: Event):
+    def reservation_held(self, events: list[Event]):
         """The read-back to the guest: `{"reservation_id": 7, "code": "R7K2", "guest_id": 12,
         "readback": "...", "hold_until": "...", "contact": {"email": ...}, "language": "es"}`"""
-        self._notify(event)
+        self._notify(events)
 
     @subscribe("reservation_released")
-    def reservation_released(self, event: Event):
-        self._notify(event)
+    def reservation_released(self, events: list[Event]):
+        self._notify(events)
 
     @subscribe("reservation_cancelled")
-    def reservation_cancelled(self, event: Event):
-        self._notify(event)
+    def reservation_cancelled(self, events: list[Event]):
+        self._notify(events)
 
     @subscribe("complaint_filed")
-    def complaint_filed(self, event: Event):
+    def complaint_filed(self, events: list[Event]):
         """The receipt with the tracking code, to the guest or the complaint's contact."""
-        self._notify(event)
+        self._notify(events)
 
     @subscribe("complaint_dispatched")
-    def complaint_dispatched(self, event: Event):
-        self._notify(event)
+    def complaint_dispatched(self, events: list[Event]):
+        self._notify(events)
 
     @subscribe("complaint_escalated")
-    def complaint_escalated(self, event: Event):
+    def complaint_escalated(self, events: list[Event]):
         """To the department's director: `{"complaint_id": 5, "department": "housekeeping",
         "owner": {"kind": "staff", "id": 4, "role": "director", ...}, "reason": "..."}`"""
-        self._notify(event)
+        self._notify(events)
 
     @subscribe("complaint_resolved")
-    def complaint_resolved(self, event: Event):
-        self._notify(event)
+    def complaint_resolved(self, events: list[Event]):
+        self._notify(events)
 
     @subscribe("response_promised")
-    def response_promised(self, event: Event):
+    def response_promised(self, events: list[Event]):
         """With `"reminder": true`, a reminder to the department's manager."""
-        self._notify(event)
+        self._notify(events)
 
     @subscribe("item_signed_off")
-    def item_signed_off(self, event: Event):
-        self._notify(event)
+    def item_signed_off(self, events: list[Event]):
+        self._notify(events)
 
-    def _handle(self, event: Event, effect) -> None:
-        with self.db.begin():
-            if handle_once(self.db, KIT, event):
-                effect(self.db, event)
+    def _handle(self, events: list[Event], effect) -> None:
+        handle_each_once(self.db, KIT, events, effect)
 
-    def _notify(self, event: Event) -> None:
+    def _notify(self, events: list[Event]) -> None:
         def write(session, event):
             drafts = notices.drafts_for(session, event)
             notices.issue(
@@ -117,7 +115,7 @@ class NotificationsService(HealthRpc):
                 event_id=event.event_id,
             )
 
-        self._handle(event, write)
+        self._handle(events, write)
 
     # --- birthdays ------------------------------------------------------------------
 

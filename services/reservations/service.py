@@ -19,7 +19,7 @@ from servicekit import errors, settings
 from servicekit.bus import subscribe
 from servicekit.database import Database, translate_unavailable
 from servicekit.events import Event
-from servicekit.idempotency import handle_once, run_command_once
+from servicekit.idempotency import handle_each_once, run_command_once
 from servicekit.metrics import JOB_RUNS, HealthRpc, Metrics
 from servicekit.outbox import OutboxRelay
 from servicekit.pages import DEFAULT_LIMIT, decode_cursor, encode_cursor
@@ -205,17 +205,15 @@ class ReservationsService(HealthRpc):
     # --- guests, from the guests service's events ----------------------------------------
 
     @subscribe("guest_registered")
-    def on_guest_registered(self, event: Event):
-        self._remember_guest(event)
+    def on_guest_registered(self, events: list[Event]):
+        self._remember_guest(events)
 
     @subscribe("guest_updated")
-    def on_guest_updated(self, event: Event):
-        self._remember_guest(event)
+    def on_guest_updated(self, events: list[Event]):
+        self._remember_guest(events)
 
-    def _remember_guest(self, event: Event) -> None:
-        if handle_once(self.db, KIT, event):
-            store.remember_guest(self.db, event)
-        self.db.commit()
+    def _remember_guest(self, events: list[Event]) -> None:
+        handle_each_once(self.db, KIT, events, store.remember_guest)
 
     def _guest(self, guest_id: Any) -> dict:
         """The guest from this service's own list, or from the guests service when the

@@ -1,7 +1,7 @@
 """What the events of other services set in motion here: the projections of guests and
 staff, revisits scheduled with no one having to remember, and the commission ledger.
 
-Each function works in the caller's transaction (the handler wraps it in `handle_once`),
+Each function works in the caller's transaction (the handler wraps it in `handle_each_once`),
 and is also safe on its own when the same fact arrives twice under different event ids.
 """
 

@@ -10,7 +10,7 @@ from nameko.timer import timer
 from servicekit import errors
 from servicekit.bus import subscribe
 from servicekit.database import Database
-from servicekit.idempotency import handle_once, run_command_once
+from servicekit.idempotency import handle_each_once, run_command_once
 from servicekit.metrics import JOB_RUNS, HealthRpc, Metrics
 from servicekit.outbox import OutboxRelay
 from servicekit.rpc import ServiceRpc, rpc
@@ -18,6 +18,14 @@ from services.revisits import calls, evaluation, followups, scheduling
 from services.revisits.models import KIT
 
 REMINDERS_JOB = "revisit-reminders"
+
+
+def _remember_guest(session, event):
+    scheduling.remember_guest(session, event.data, event.occurred_at)
+
+
+def _remember_staff(session, event):
+    scheduling.remember_staff(session, event.data, event.occurred_at)
 
 
 class RevisitsService(HealthRpc):
@@ -31,39 +39,37 @@ class RevisitsService(HealthRpc):
     # --- what other services announce --------------------------------------------------
 
     @subscribe("guest_registered")
-    def on_guest_registered(self, event):
-        self._once(event, scheduling.remember_guest, event.data, event.occurred_at)
+    def on_guest_registered(self, events):
+        self._once(events, _remember_guest)
 
     @subscribe("guest_updated")
-    def on_guest_updated(self, event):
-        self._once(event, scheduling.remember_guest, event.data, event.occurred_at)
+    def on_guest_updated(self, events):
+        self._once(events, _remember_guest)
 
     @subscribe("staff_registered")
-    def on_staff_registered(self, event):
-        self._once(event, scheduling.remember_staff, event.data, event.occurred_at)
+    def on_staff_registered(self, events):
+        self._once(events, _remember_staff)
 
     @subscribe("staff_updated")
-    def on_staff_updated(self, event):
-        self._once(event, scheduling.remember_staff, event.data, event.occurred_at)
+    def on_staff_updated(self, events):
+        self._once(events, _remember_staff)
 
     @subscribe("guest_checked_out")
-    def on_guest_checked_out(self, event):
+    def on_guest_checked_out(self, events):
         """A `post_stay` revisit due the day after check-out; the commission ledger."""
-        self._once(event, scheduling.schedule_post_stay, event.data)
+        self._once(events, lambda session, e: scheduling.schedule_post_stay(session, e.data))
 
     @subscribe("complaint_filed")
-    def on_complaint_filed(self, event):
+    def on_complaint_filed(self, events):
         """A `complaint` revisit due within three days of the complaint's receipt."""
-        self._once(event, scheduling.schedule_complaint_call, event.data)
+        self._once(events, lambda session, e: scheduling.schedule_complaint_call(session, e.data))
 
     @subscribe("complaint_resolved")
-    def on_complaint_resolved(self, event):
-        self._once(event, scheduling.note_complaint_resolved, event.data)
+    def on_complaint_resolved(self, events):
+        self._once(events, lambda session, e: scheduling.note_complaint_resolved(session, e.data))
 
-    def _once(self, event, effect, *args):
-        with self.db.begin():
-            if handle_once(self.db, KIT, event):
-                effect(self.db, *args)
+    def _once(self, events, effect):
+        handle_each_once(self.db, KIT, events, effect)
 
     # --- the agents' worklist -----------------------------------------------------------
 

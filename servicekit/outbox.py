@@ -9,12 +9,13 @@ Delivery is at least once; consumers are idempotent on `event_id`.
 """
 
 import logging
+import time
 import zlib
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from kombu import Connection, Producer
 from nameko import config
-from nameko.amqp.publish import Publisher
 from sqlalchemy import delete, func, select, text, update
 from sqlalchemy.orm import Session
 
@@ -59,7 +60,11 @@ class OutboxRelay(WakeableLoop):
 
     def setup(self):
         self.engine = make_engine(settings.database_url(self.owner), pool_size=2)
-        self.publisher = Publisher(config["AMQP_URI"], retry=False)
+        self.publisher = ConfirmedPublisher(config["AMQP_URI"])
+
+    def stop(self):
+        super().stop()
+        self.publisher.close()
 
     def work_round(self) -> bool:
         if not self.declared:
@@ -98,15 +103,7 @@ class OutboxRelay(WakeableLoop):
             ).all()
             if not rows:
                 return 0
-            for row in rows:
-                self.publisher.publish(
-                    row.envelope,
-                    exchange=bus.source_exchange(row.envelope["source"]),
-                    routing_key=row.envelope["type"],
-                    message_id=row.envelope["event_id"],
-                    serializer="json",
-                    delivery_mode=2,
-                )
+            self.publisher.publish_all([row.envelope for row in rows])
             conn.execute(
                 update(outbox)
                 .where(outbox.c.id.in_([r.id for r in rows]))
@@ -126,3 +123,78 @@ class OutboxRelay(WakeableLoop):
                     outbox.c.published_at < datetime.now(UTC) - self.keep_published
                 )
             )
+
+
+class PublishRefused(Exception):
+    """The broker refused (nacked) or did not confirm an event in time."""
+
+
+class ConfirmedPublisher:
+    """Publishes a batch of events, persistent, then waits once until the broker has
+    confirmed them all: one round trip per batch instead of one per event.
+
+    It keeps its connection between batches; after any failure it drops it, and the next
+    batch connects again (the relay retries the whole batch: consumers are idempotent).
+    """
+
+    def __init__(self, amqp_uri: str, confirm_timeout: float = 10.0):
+        self.amqp_uri = amqp_uri
+        self.confirm_timeout = confirm_timeout
+        self.connection: Connection | None = None
+        self.unconfirmed: set[int] = set()
+        self.refused = False
+
+    def publish_all(self, envelopes: list[dict]) -> None:
+        try:
+            producer = self._producer()
+            for envelope in envelopes:
+                self.sent += 1
+                self.unconfirmed.add(self.sent)
+                producer.publish(
+                    envelope,
+                    exchange=bus.source_exchange(envelope["source"]).name,
+                    routing_key=envelope["type"],
+                    message_id=envelope["event_id"],
+                    serializer="json",
+                    delivery_mode=2,
+                )
+            deadline = time.monotonic() + self.confirm_timeout
+            while self.unconfirmed and not self.refused:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise PublishRefused(f"{len(self.unconfirmed)} events not confirmed in time")
+                self.connection.drain_events(timeout=left)
+            if self.refused:
+                raise PublishRefused("the broker refused an event")
+        except BaseException:
+            self.close()
+            raise
+
+    def _producer(self) -> Producer:
+        if self.connection is None:
+            connection = Connection(self.amqp_uri, transport_options={"max_retries": 1})
+            connection.ensure_connection(max_retries=1)
+            channel = connection.channel()
+            channel.confirm_select()
+            channel.events["basic_ack"].add(self._acked)
+            channel.events["basic_nack"].add(self._nacked)
+            self.connection, self.channel = connection, channel
+            self.sent, self.unconfirmed, self.refused = 0, set(), False
+        return Producer(self.channel)
+
+    def _acked(self, delivery_tag: int, multiple: bool) -> None:
+        if multiple:
+            self.unconfirmed = {tag for tag in self.unconfirmed if tag > delivery_tag}
+        else:
+            self.unconfirmed.discard(delivery_tag)
+
+    def _nacked(self, delivery_tag: int, multiple: bool) -> None:
+        self.refused = True
+
+    def close(self) -> None:
+        if self.connection is not None:
+            try:
+                self.connection.close()
+            except Exception:  # already broken; nothing more to release
+                log.debug("closing a broken broker connection", exc_info=True)
+            self.connection = None

@@ -13,11 +13,12 @@ from sqlalchemy import create_engine, func, select
 from gateway.models import KIT as GATEWAY_KIT
 from servicekit import bus, outbox, settings
 from servicekit.database import Database
-from servicekit.idempotency import handle_once
+from servicekit.idempotency import handle_each_once
 from services.notifications.models import KIT as NOTIFICATIONS_KIT
 from tests.support import wait_for
 
 handled: list[str] = []
+batches: list[int] = []
 failing = {"on": False}
 
 
@@ -28,17 +29,22 @@ class StaffListener:
     db = Database("notifications")
 
     @bus.subscribe("staff_registered")
-    def on_staff_registered(self, event):
+    def on_staff_registered(self, events):
         if failing["on"]:
             raise RuntimeError("the handler is broken until someone fixes it")
-        with self.db.begin():
-            if handle_once(self.db, NOTIFICATIONS_KIT, event):
-                handled.append(event.data["username"])
+        batches.append(len(events))
+        handle_each_once(
+            self.db,
+            NOTIFICATIONS_KIT,
+            events,
+            lambda session, event: handled.append(event.data["username"]),
+        )
 
 
 @pytest.fixture(autouse=True)
 def reset_listener():
     handled.clear()
+    batches.clear()
     failing["on"] = False
 
 
@@ -101,12 +107,11 @@ def test_the_relay_keeps_an_event_while_the_broker_cannot_be_reached(
     start_services, suite_config, rabbit_config
 ):
     from nameko import config
-    from nameko.amqp.publish import Publisher
 
     # The gateway's change commits with its event, but nothing can reach the broker.
     relay = outbox.OutboxRelay("gateway", GATEWAY_KIT)
     relay.engine = create_engine(settings.database_url("gateway"))
-    relay.publisher = Publisher("amqp://guest:guest@127.0.0.1:1/", retry=False)
+    relay.publisher = outbox.ConfirmedPublisher("amqp://guest:guest@127.0.0.1:1/")
     session_engine = create_engine(settings.database_url("gateway"))
     from sqlalchemy.orm import Session
 
@@ -124,7 +129,7 @@ def test_the_relay_keeps_an_event_while_the_broker_cannot_be_reached(
 
     # The broker is back: the relay publishes what waited, and the consumer gets it.
     start_services(StaffListener)
-    relay.publisher = Publisher(config["AMQP_URI"], retry=False)
+    relay.publisher = outbox.ConfirmedPublisher(config["AMQP_URI"])
     assert relay.publish_batch() == 1
     wait_for(lambda: "late" in handled)
     assert all(p is not None for _, p in published_envelopes())
@@ -199,3 +204,40 @@ def test_other_messages_keep_flowing_past_a_poisoned_one(start_services, rabbit_
     wait_for(lambda: handled == ["rosa"])
     queue = bus.queue_name("notifications", "staff_registered")
     wait_for(lambda: bus.dead_letter_counts(config["AMQP_URI"])[f"{queue}.dead"] == 1)
+
+
+def test_a_backlog_is_handled_in_batches_each_event_once(start_services, rabbit_config):
+    from nameko import config
+
+    bus.declare_topology(config["AMQP_URI"])
+    envelopes = [
+        outbox.events.envelope(
+            "staff_registered",
+            {"staff_id": n, "username": f"agent-{n}", "name": f"Agent {n}", "role": "agent"},
+        )
+        for n in range(1, 31)
+    ]
+    # waiting before the consumer starts, as after a restart; five of them published twice
+    with Connection(config["AMQP_URI"]) as conn:
+        producer = conn.Producer()
+        for envelope in envelopes + envelopes[:5]:
+            producer.publish(
+                envelope,
+                exchange=bus.source_exchange("gateway"),
+                routing_key="staff_registered",
+                serializer="json",
+            )
+    start_services(StaffListener)
+
+    wait_for(lambda: len(handled) == 30)
+    queue = bus.queue_name("notifications", "staff_registered")
+    wait_for(lambda: _waiting(config["AMQP_URI"], queue) == 0)
+    assert sorted(handled) == sorted(f"agent-{n}" for n in range(1, 31))
+    assert sum(batches) == 35  # every delivery reached the handler, duplicates included
+    assert max(batches) > 1 and len(batches) < 35, batches
+
+
+def _waiting(amqp_uri: str, queue: str) -> int:
+    with Connection(amqp_uri) as conn:
+        _, count, _ = conn.default_channel.queue_declare(queue, durable=True, passive=True)
+    return count

@@ -16,7 +16,7 @@ from typing import Any
 
 from kombu import Connection, Producer
 from nameko import config
-from sqlalchemy import delete, func, select, text, update
+from sqlalchemy import BigInteger, delete, func, literal, select, update
 from sqlalchemy.orm import Session
 
 from servicekit import bus, events, settings
@@ -85,19 +85,19 @@ class OutboxRelay(WakeableLoop):
         """Publish the oldest unpublished events; how many it published."""
         outbox = self.kit.outbox
         with self.engine.begin() as conn:
+            # One statement takes the turn (evaluated once, before any row) and reads the
+            # batch: each round trip here waits behind every busy worker of the service.
             # Marking rows published need not wait for the disk: were it lost in a crash,
             # the rows would be published again, and consumers are idempotent anyway.
-            if not conn.execute(
-                text(
-                    "select pg_try_advisory_xact_lock(:k), "
-                    "set_config('synchronous_commit', 'off', true)"
-                ),
-                {"k": self.lock_key},
-            ).scalar():
-                return 0
             rows = conn.execute(
                 select(outbox.c.id, outbox.c.envelope, outbox.c.created_at)
-                .where(outbox.c.published_at.is_(None))
+                .where(
+                    select(
+                        func.pg_try_advisory_xact_lock(literal(self.lock_key, BigInteger))
+                        & func.set_config("synchronous_commit", "off", True).is_not(None)
+                    ).scalar_subquery(),
+                    outbox.c.published_at.is_(None),
+                )
                 .order_by(outbox.c.id)
                 .limit(self.batch)
             ).all()

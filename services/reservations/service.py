@@ -242,11 +242,18 @@ class ReservationsService(HealthRpc):
         )
 
     def _retrying(self, work: Callable[[], Any], command: str = "job") -> Any:
-        """Run `work`, again if PostgreSQL broke a lock cycle or a serialization conflict;
-        a lost database is the contract's 503, never a 500."""
+        """Run `work`, again if PostgreSQL broke a lock cycle or a serialization conflict
+        or the reservation code drawn was taken; a lost database is the contract's 503,
+        never a 500."""
         for attempt in range(1, ATTEMPTS + 1):
             try:
                 return work()
+            except store.CodeTaken:
+                self.db.rollback()
+                if attempt == ATTEMPTS:
+                    raise errors.Conflict(
+                        "could not find a free reservation code; try again"
+                    ) from None
             except DBAPIError as exc:
                 self.db.rollback()
                 if getattr(exc.orig, "pgcode", None) not in RETRYABLE:

@@ -267,11 +267,13 @@ def book(
     hold = domain.hold_until(arrival, request.get("hold_until"), now, tz, hold_time)
     stay = domain.stay_nights(arrival, nights)
     try:
-        with session.begin_nested():
-            _take_rooms(session, room_type, stay, rooms)
+        _take_rooms(session, room_type, stay, rooms)
     except IntegrityError as exc:
         if _constraint(exc) != OVERBOOKING:
             raise
+        # The booking is refused whole; the alternatives are read in a fresh transaction
+        # (no savepoint around every booking for the sake of the rare full night).
+        session.rollback()
         alternatives = [o for o in availability(session, arrival, nights, rooms) if o["bookable"]]
         raise errors.NoAvailability(
             f"no {rooms} {room_type.name} free for {nights} nights from {arrival}",
@@ -345,21 +347,24 @@ def book(
     return reservation_dict(reservation)
 
 
+class CodeTaken(Exception):
+    """The reservation code drawn is someone else's: the booking is tried again whole."""
+
+
 def _insert_with_fresh_code(
     session: Session, reservation: Reservation, readback_for: Callable[[str], str]
 ) -> None:
-    # 27^6 codes: a clash is rare, and the unique index settles it when it happens
-    for _ in range(5):
-        reservation.code = domain.new_code()
-        reservation.readback = readback_for(reservation.code)
-        try:
-            with session.begin_nested():
-                session.add(reservation)
-            return
-        except IntegrityError as exc:
-            if _constraint(exc) != CODE_TAKEN:
-                raise
-    raise errors.Conflict("could not find a free reservation code; try again")
+    # 27^6 codes: a clash is rare enough to settle by running the booking again (see
+    # CodeTaken) rather than with a savepoint around every insert.
+    reservation.code = domain.new_code()
+    reservation.readback = readback_for(reservation.code)
+    session.add(reservation)
+    try:
+        session.flush()
+    except IntegrityError as exc:
+        if _constraint(exc) == CODE_TAKEN:
+            raise CodeTaken(reservation.code) from None
+        raise
 
 
 def _constraint(exc: IntegrityError) -> str | None:

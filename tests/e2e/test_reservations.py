@@ -449,3 +449,27 @@ def test_a_hold_not_taken_up_is_released_by_the_job_and_the_room_is_bookable_aga
     assert second.status_code == 201, second.text
     assert agent.post(f"/reservations/{second.json()['id']}/check-in", {}).status_code == 200
     assert outbox_types(reservations_db).count("reservation_released") == 1
+
+
+def test_a_reservation_code_already_taken_is_drawn_again(desk, reservations_db, monkeypatch):
+    from services.reservations import domain
+
+    admin, agent = desk
+    add_room_type(admin, "double", "Double", "120.00", 4)
+    announce_guest(reservations_db, 702, "Eva Sanz", "es", "+34600000702")
+    arrival = date.today() + timedelta(days=4)
+    first = agent.post("/reservations", booking(702, "double", arrival))
+    assert first.status_code == 201, first.text
+
+    # the next draw repeats the first booking's code; the draw after it is fresh
+    draws = iter([first.json()["code"], "QWERTY"])
+    monkeypatch.setattr(domain, "new_code", lambda: next(draws))
+    second = agent.post("/reservations", booking(702, "double", arrival))
+
+    assert second.status_code == 201, second.text
+    assert second.json()["code"] == "QWERTY"
+    assert "QWERTY" in second.json()["readback"]
+    with reservations_db.connect() as conn:
+        assert conn.execute(text("select count(*) from reservations")).scalar() == 2
+        assert conn.execute(text("select max(booked) from room_nights")).scalar() == 2
+        assert outbox_types(reservations_db) == ["reservation_held", "reservation_held"]

@@ -14,15 +14,25 @@ What differs, and why it is safe:
   (kombu never caches the declaration of a queue with `x-expires`, which nameko's has), and
   sends nothing before its reply queue is consumed (a request sent earlier would find the
   queue missing and stop the caller's container).
+- A request is confirmed by the broker only until one has reached the service's queue, and
+  again after a call timed out. nameko confirms every request, a round trip, only to learn
+  from the broker's return that no queue takes it (`UnknownService`, a 503 at once instead
+  of at the timeout). A service's queue is durable and never deleted while the suite runs,
+  so once one request was routed the next ones are too; were the queue gone after all, the
+  call times out (503) and the next request checks again. An unconfirmed request lost with
+  a broker connection likewise ends as a 503 at the timeout, which the client retries with
+  its Idempotency-Key.
 """
 
 import logging
 
-from kombu import Queue
-from kombu.exceptions import KombuError
+import eventlet
+from kombu import Connection, Queue
+from kombu.exceptions import ChannelError, KombuError
+from kombu.pools import producers
 from nameko import config
 from nameko import rpc as nameko_rpc
-from nameko.amqp.publish import Publisher
+from nameko.amqp.publish import Publisher, UndeliverableMessage
 from nameko.constants import AMQP_SSL_CONFIG_KEY, LOGIN_METHOD_CONFIG_KEY
 from nameko.exceptions import ReplyQueueExpiredWithPendingReplies
 
@@ -100,27 +110,99 @@ class _ReplyQueue(Queue):
     can_cache_declaration = True
 
 
+class _RequestPublisher(Publisher):
+    """Publishes one client's requests; confirmed only while `routed` is False."""
+
+    delivery_mode = TRANSIENT
+
+    def __init__(self, amqp_uri, *, declare, **options):
+        super().__init__(amqp_uri, **options)
+        (queue,) = declare
+        self.reply_queue = _ReplyQueue(
+            queue.name,
+            exchange=queue.exchange,
+            routing_key=queue.routing_key,
+            queue_arguments=queue.queue_arguments,
+        )
+        # what kombu files a declared queue under, looked up before each request rather
+        # than letting kombu copy the queue to find out
+        self.reply_queue_key = hash(self.reply_queue)
+        # made once, not for every request as nameko's does
+        self.connections = {
+            confirms: Connection(
+                amqp_uri,
+                transport_options={**self.transport_options, "confirm_publish": confirms},
+                ssl=self.ssl,
+                login_method=self.login_method,
+            )
+            for confirms in (False, True)
+        }
+        self.routed = False
+
+    def publish(self, payload, *, mandatory, extra_headers, **kwargs):
+        # nameko asks for `mandatory` on every request; a return without a confirm to wait
+        # for would sit unread on the connection, so only a confirmed request asks for it
+        confirm = not self.routed
+        with producers[self.connections[confirm]].acquire(block=True) as producer:
+            declared = producer.connection.declared_entities
+            try:
+                producer.publish(
+                    payload,
+                    headers=extra_headers,
+                    delivery_mode=self.delivery_mode,
+                    mandatory=confirm,
+                    expiration=self.expiration,
+                    serializer=self.serializer,
+                    declare=[] if self.reply_queue_key in declared else [self.reply_queue],
+                    retry=self.retry,
+                    retry_policy=self.retry_policy,
+                    **self.publish_kwargs,
+                    **kwargs,
+                )
+            except ChannelError as exc:
+                if "NO_ROUTE" in str(exc):
+                    raise UndeliverableMessage() from None
+                raise
+        self.routed = True
+
+
+class _Client(nameko_rpc.Client):
+    """nameko's, for one service; a call that timed out has the next request confirmed."""
+
+    def __init__(self, publisher, register_for_reply, context_data, service_name, method=None):
+        super().__init__(publisher.publish, register_for_reply, context_data, service_name, method)
+        self.publisher = publisher
+
+    def __getattr__(self, name):
+        if self.method_name is not None:
+            raise AttributeError(name)
+        return _Client(
+            self.publisher, self.register_for_reply, self.context_data, self.service_name, name
+        )
+
+    def __call__(self, *args, **kwargs):
+        try:
+            return super().__call__(*args, **kwargs)
+        except eventlet.Timeout:
+            self.publisher.routed = False
+            raise
+
+
 class ServiceRpc(nameko_rpc.ServiceRpc):
     """A client of one service, e.g. `guests = ServiceRpc("guests", expiration=5)`."""
 
+    publisher_cls = _RequestPublisher
     reply_listener = ReplyListener()
 
     def __init__(self, target_service, **options):
         options.setdefault("delivery_mode", TRANSIENT)
         super().__init__(target_service, **options)
 
-    def setup(self):
-        super().setup()
-        queue = self.reply_listener.queue
-        self.publisher.declare = [
-            _ReplyQueue(
-                queue.name,
-                exchange=queue.exchange,
-                routing_key=queue.routing_key,
-                queue_arguments=queue.queue_arguments,
-            )
-        ]
-
     def get_dependency(self, worker_ctx):
         self.reply_listener.consumer.wait_until_consumer_ready()
-        return super().get_dependency(worker_ctx)
+        return _Client(
+            self.publisher,
+            self.reply_listener.register_for_reply,
+            worker_ctx.context_data,
+            self.target_service,
+        )

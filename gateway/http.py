@@ -23,7 +23,7 @@ import eventlet
 from kombu.exceptions import OperationalError as BrokerError
 from marshmallow import Schema, ValidationError
 from nameko.exceptions import RemoteError, UnknownService
-from nameko.web.handlers import http
+from nameko.web.handlers import HttpRequestHandler
 from werkzeug.wrappers import Request, Response
 
 from gateway import auth
@@ -94,6 +94,12 @@ class RouteSpec:
 ROUTES: list[RouteSpec] = []
 
 
+class _Entrypoint(HttpRequestHandler):
+    def check_signature(self, args, kwargs):
+        """nameko matches a request's arguments against the method's signature, through
+        `inspect`, on every request; `route`'s method takes a request and any path values."""
+
+
 @dataclass
 class Call:
     """One request as a handler sees it, already authenticated and validated."""
@@ -127,7 +133,7 @@ def route(method: str, path: str, *, roles: frozenset, summary: str, tag: str, *
         entrypoint.__name__ = handler.__name__
         entrypoint.__doc__ = handler.__doc__
         entrypoint.spec = spec
-        return http(method, path)(entrypoint)
+        return _Entrypoint.decorator(method, path)(entrypoint)
 
     return decorate
 

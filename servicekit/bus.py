@@ -35,6 +35,9 @@ log = logging.getLogger(__name__)
 
 REDELIVER = Exchange("hotelcs.redeliver", type="direct", durable=True)
 ATTEMPTS_HEADER = "x-hotelcs-attempts"
+# A consumer handles up to BATCH_SIZE events per transaction, BATCHES_IN_FLIGHT at once.
+BATCH_SIZE = 10
+BATCHES_IN_FLIGHT = 3
 
 
 def source_exchange(source: str) -> Exchange:
@@ -128,7 +131,7 @@ def _declare_all(amqp_uri: str) -> None:
 
 class EventSubscriber(Consumer):
     """Decorate a service method to handle one event type. It receives a batch: a list of
-    `Event`s, oldest first, of every message waiting for it (up to the prefetch count).
+    `Event`s, oldest first, of the messages waiting for it (up to `BATCH_SIZE`).
 
     Example::
 
@@ -139,7 +142,8 @@ class EventSubscriber(Consumer):
     A handler makes its effects idempotent on `event_id` and applies a batch in one
     transaction (`servicekit.idempotency.handle_each_once`): a commit and a round of the
     worker machinery per batch rather than per event is what lets a consumer keep up with
-    a burst. One batch per queue runs at a time; what arrives meanwhile forms the next.
+    a burst. Up to `BATCHES_IN_FLIGHT` batches of a queue run at once (a batch spends most
+    of its time waiting on the database); what arrives meanwhile forms the next.
     When a batch raises, its events are handled again one at a time, so only the failing
     one is affected: it is retried after a delay, and after the last delay parked in the
     dead-letter queue. Nothing is lost.
@@ -152,7 +156,8 @@ class EventSubscriber(Consumer):
             raise events.UnknownEvent(event_type)
         self.event_type = event_type
         self.waiting: list[tuple[events.Event, Message]] = []
-        self.draining = False
+        self.drains = 0
+        kwargs.setdefault("prefetch_count", BATCH_SIZE * BATCHES_IN_FLIGHT)
         super().__init__(queue=None, requeue_on_error=False, **kwargs)
 
     def setup(self):
@@ -182,8 +187,8 @@ class EventSubscriber(Consumer):
         # Called for each message of a read from the broker before any worker runs, so a
         # burst gathers here and the drain below takes it as one batch.
         self.waiting.append((event, message))
-        if not self.draining:
-            self.draining = True
+        if self.drains < BATCHES_IN_FLIGHT:
+            self.drains += 1
             self.container.spawn_managed_thread(
                 self._drain, identifier=f"{type(self).__name__}.drain[{self.queue.name}]"
             )
@@ -191,12 +196,12 @@ class EventSubscriber(Consumer):
     def _drain(self) -> None:
         try:
             while self.waiting:
-                batch, self.waiting = self.waiting, []
+                batch, self.waiting = self.waiting[:BATCH_SIZE], self.waiting[BATCH_SIZE:]
                 if not self._run(batch):
                     for single in batch:
                         self._run([single])
         finally:
-            self.draining = False
+            self.drains -= 1
 
     def _run(self, batch: list[tuple[events.Event, Message]]) -> bool:
         """Handle `batch` in one worker; False if it failed and should be split up."""

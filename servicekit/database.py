@@ -8,6 +8,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from weakref import WeakKeyDictionary
 
+from eventlet.patcher import original
 from nameko.extensions import DependencyProvider
 from psycogreen.eventlet import patch_psycopg
 from sqlalchemy import (
@@ -21,11 +22,12 @@ from sqlalchemy import (
     String,
     Table,
     create_engine,
+    event,
     func,
     text,
 )
 from sqlalchemy.dialects.postgresql import UUID
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DBAPIError, DisconnectionError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from servicekit import errors
@@ -87,15 +89,30 @@ def kit_tables(metadata: MetaData) -> KitTables:
     return KitTables(outbox=outbox, handled_events=handled_events, commands=commands)
 
 
+# not eventlet's: asking whether a socket has data must not wait for the hub's next turn
+_select = original("select").select
+
+
 def make_engine(url: str, pool_size: int = 10) -> Engine:
-    return create_engine(
+    engine = create_engine(
         url,
-        pool_pre_ping=True,
         pool_size=pool_size,
         max_overflow=pool_size,
         pool_timeout=5,
         connect_args={"connect_timeout": 3, "application_name": "hotelcs"},
     )
+    event.listen(engine, "checkout", _refuse_closed_connection)
+    return engine
+
+
+def _refuse_closed_connection(dbapi_connection, connection_record, connection_proxy) -> None:
+    """Instead of `pool_pre_ping`, a round trip to the server for every transaction: a pooled
+    connection is idle, so the server has nothing to send it unless it ended it (a restart,
+    `pg_terminate_backend`: a last error message and the socket closed), which shows as
+    data to read. The pool then replaces the connection before anything is sent on it, so a
+    restarted PostgreSQL is as transparent as with the ping."""
+    if dbapi_connection.closed or _select([dbapi_connection], [], [], 0)[0]:
+        raise DisconnectionError("the server has closed this pooled connection")
 
 
 def is_unavailable(exc: BaseException) -> bool:

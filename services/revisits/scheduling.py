@@ -9,6 +9,7 @@ import logging
 from datetime import datetime
 
 from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
 from servicekit import outbox
@@ -23,6 +24,8 @@ from services.revisits.models import (
 )
 
 log = logging.getLogger(__name__)
+# a revisit is planned with one INSERT ... ON CONFLICT, through the table itself
+REVISITS = Revisit.__table__
 
 
 def remember_guest(session: Session, data: dict, as_of: datetime) -> None:
@@ -70,33 +73,28 @@ def _hand_role_items_to(session: Session, manager: StaffMember) -> None:
         )
 
 
-def schedule_post_stay(session: Session, data: dict) -> Revisit | None:
+def schedule_post_stay(session: Session, data: dict) -> int | None:
     """A check-out: credit the stay if the guest came back after a revisit, and plan the
     call of the day after. Every category is called: groups, individuals and VIPs alike
     (a VIP is an individual guest with a flag)."""
     credit_returning_stay(session, data)
-    if session.scalar(select(Revisit.id).where(Revisit.reservation_id == data["reservation_id"])):
-        return None
-    revisit = Revisit(
+    return _scheduled(
+        session,
+        "reservation_id",
         kind="post_stay",
         guest_id=data["guest_id"],
         reservation_id=data["reservation_id"],
         due_date=domain.post_stay_due_date(data["checked_out_at"]),
-        status="due",
-        attempts=0,
     )
-    return _scheduled(session, revisit)
 
 
-def schedule_complaint_call(session: Session, data: dict) -> Revisit | None:
+def schedule_complaint_call(session: Session, data: dict) -> int | None:
     """Every complainant gets a call within three days, one revisit per complaint.
 
     A complaint taken from someone with no guest file (only a contact) is matched to a
     guest by phone when one is on file; otherwise the revisit keeps the contact to call.
     Someone who left no phone cannot be called back, so no revisit is planned for them.
     """
-    if session.scalar(select(Revisit.id).where(Revisit.complaint_id == data["complaint_id"])):
-        return None
     contact = data.get("contact") or None
     guest_id = data.get("guest_id")
     if guest_id is None and contact and contact.get("phone"):
@@ -104,16 +102,15 @@ def schedule_complaint_call(session: Session, data: dict) -> Revisit | None:
     if guest_id is None and not (contact and contact.get("phone")):
         log.info("complaint without a phone: no revisit", extra={"complaint": data["complaint_id"]})
         return None
-    revisit = Revisit(
+    return _scheduled(
+        session,
+        "complaint_id",
         kind="complaint",
         guest_id=guest_id,
         contact=None if guest_id is not None else dict(contact),
         complaint_id=data["complaint_id"],
         due_date=domain.complaint_due_date(data["received_at"]),
-        status="due",
-        attempts=0,
     )
-    return _scheduled(session, revisit)
 
 
 def note_complaint_resolved(session: Session, data: dict) -> None:
@@ -163,23 +160,31 @@ def credit_returning_stay(session: Session, data: dict) -> CommissionCredit | No
     return credit
 
 
-def _scheduled(session: Session, revisit: Revisit) -> Revisit:
-    revisit.planned_date = revisit.due_date
-    session.add(revisit)
-    session.flush()
+def _scheduled(session: Session, one_per: str, **revisit) -> int | None:
+    """Plan a revisit unless its stay or complaint (`one_per`) already has one; its id.
+
+    One statement: the unique index on `one_per` settles a revisit planned twice (the same
+    fact under another event id), with no read before the write.
+    """
+    revisit_id = session.scalar(
+        insert(REVISITS)
+        .values(**revisit, planned_date=revisit["due_date"], status="due", attempts=0)
+        .on_conflict_do_nothing(index_elements=[one_per])
+        .returning(REVISITS.c.id)
+    )
     # the catalogue's revisit events are about a guest file; a contact-only revisit has none
-    if revisit.guest_id is not None:
+    if revisit_id is not None and revisit["guest_id"] is not None:
         outbox.record(
             session,
             KIT,
             "revisit_scheduled",
             {
-                "revisit_id": revisit.id,
-                "kind": revisit.kind,
-                "guest_id": revisit.guest_id,
-                "reservation_id": revisit.reservation_id,
-                "complaint_id": revisit.complaint_id,
-                "due_date": revisit.due_date,
+                "revisit_id": revisit_id,
+                "kind": revisit["kind"],
+                "guest_id": revisit["guest_id"],
+                "reservation_id": revisit.get("reservation_id"),
+                "complaint_id": revisit.get("complaint_id"),
+                "due_date": revisit["due_date"],
             },
         )
-    return revisit
+    return revisit_id

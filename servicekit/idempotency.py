@@ -16,20 +16,20 @@ from servicekit.database import KitTables
 from servicekit.events import Event
 
 
-def handle_each_once(
+def handle_once(
     session: Session,
     kit: KitTables,
     batch: list[Event],
-    effect: Callable[[Session, Event], Any],
+    effect: Callable[[Session, list[Event]], Any],
 ) -> None:
-    """In one transaction, apply `effect(session, event)` to each event of `batch` that
-    was not handled before, and mark them all handled.
+    """In one transaction, mark every event of `batch` handled and apply
+    `effect(session, events)` to the events of it not handled before, oldest first.
 
-    Example (an event subscriber's handler)::
+    Example (an event subscriber's handler that plans a whole batch in one statement)::
 
         @subscribe("complaint_filed")
         def on_complaint_filed(self, events):
-            handle_each_once(self.db, KIT, events, scheduling.schedule_complaint_call)
+            handle_once(self.db, KIT, events, schedule_complaint_calls)
 
     A second delivery of an event running at the same moment waits on its row until the
     first commits, then sees it: the effects never run twice. The same event twice in one
@@ -43,10 +43,27 @@ def handle_each_once(
             .returning(kit.handled_events.c.event_id)
         )
         first_time = set(handled.scalars())
+        fresh = []
         for event in batch:
             if event.event_id in first_time:
                 first_time.discard(event.event_id)
-                effect(session, event)
+                fresh.append(event)
+        effect(session, fresh)
+
+
+def handle_each_once(
+    session: Session,
+    kit: KitTables,
+    batch: list[Event],
+    effect: Callable[[Session, Event], Any],
+) -> None:
+    """`handle_once` with an effect applied event by event, `effect(session, event)`."""
+
+    def each(session: Session, fresh: list[Event]) -> None:
+        for event in fresh:
+            effect(session, event)
+
+    handle_once(session, kit, batch, each)
 
 
 def run_command_once(

@@ -1,7 +1,7 @@
 """What the events of other services set in motion here: the projections of guests and
 staff, revisits scheduled with no one having to remember, and the commission ledger.
 
-Each function works in the caller's transaction (the handler wraps it in `handle_each_once`),
+Each function works in the caller's transaction (the handler wraps it in `handle_once`),
 and is also safe on its own when the same fact arrives twice under different event ids.
 """
 
@@ -73,44 +73,55 @@ def _hand_role_items_to(session: Session, manager: StaffMember) -> None:
         )
 
 
-def schedule_post_stay(session: Session, data: dict) -> int | None:
+def schedule_post_stay(session: Session, data: dict) -> None:
     """A check-out: credit the stay if the guest came back after a revisit, and plan the
     call of the day after. Every category is called: groups, individuals and VIPs alike
     (a VIP is an individual guest with a flag)."""
     credit_returning_stay(session, data)
-    return _scheduled(
+    _scheduled(
         session,
         "reservation_id",
-        kind="post_stay",
-        guest_id=data["guest_id"],
-        reservation_id=data["reservation_id"],
-        due_date=domain.post_stay_due_date(data["checked_out_at"]),
+        [
+            {
+                "kind": "post_stay",
+                "guest_id": data["guest_id"],
+                "reservation_id": data["reservation_id"],
+                "contact": None,
+                "due_date": domain.post_stay_due_date(data["checked_out_at"]),
+            }
+        ],
     )
 
 
-def schedule_complaint_call(session: Session, data: dict) -> int | None:
-    """Every complainant gets a call within three days, one revisit per complaint.
+def schedule_complaint_calls(session: Session, complaints: list[dict]) -> None:
+    """Every complainant gets a call within three days, one revisit per complaint; a
+    batch of complaints (`complaint_filed` data) is planned in one statement.
 
     A complaint taken from someone with no guest file (only a contact) is matched to a
     guest by phone when one is on file; otherwise the revisit keeps the contact to call.
     Someone who left no phone cannot be called back, so no revisit is planned for them.
     """
-    contact = data.get("contact") or None
-    guest_id = data.get("guest_id")
-    if guest_id is None and contact and contact.get("phone"):
-        guest_id = session.scalar(select(Guest.id).where(Guest.phone == contact["phone"]))
-    if guest_id is None and not (contact and contact.get("phone")):
-        log.info("complaint without a phone: no revisit", extra={"complaint": data["complaint_id"]})
-        return None
-    return _scheduled(
-        session,
-        "complaint_id",
-        kind="complaint",
-        guest_id=guest_id,
-        contact=None if guest_id is not None else dict(contact),
-        complaint_id=data["complaint_id"],
-        due_date=domain.complaint_due_date(data["received_at"]),
-    )
+    planned = []
+    for data in complaints:
+        contact = data.get("contact") or None
+        guest_id = data.get("guest_id")
+        if guest_id is None and contact and contact.get("phone"):
+            guest_id = session.scalar(select(Guest.id).where(Guest.phone == contact["phone"]))
+        if guest_id is None and not (contact and contact.get("phone")):
+            log.info(
+                "complaint without a phone: no revisit", extra={"complaint": data["complaint_id"]}
+            )
+            continue
+        planned.append(
+            {
+                "kind": "complaint",
+                "guest_id": guest_id,
+                "complaint_id": data["complaint_id"],
+                "contact": None if guest_id is not None else dict(contact),
+                "due_date": domain.complaint_due_date(data["received_at"]),
+            }
+        )
+    _scheduled(session, "complaint_id", planned)
 
 
 def note_complaint_resolved(session: Session, data: dict) -> None:
@@ -160,31 +171,41 @@ def credit_returning_stay(session: Session, data: dict) -> CommissionCredit | No
     return credit
 
 
-def _scheduled(session: Session, one_per: str, **revisit) -> int | None:
-    """Plan a revisit unless its stay or complaint (`one_per`) already has one; its id.
+def _scheduled(session: Session, one_per: str, revisits: list[dict]) -> None:
+    """Plan revisits, each unless its stay or complaint (`one_per`) already has one.
 
-    One statement: the unique index on `one_per` settles a revisit planned twice (the same
-    fact under another event id), with no read before the write.
+    One statement for them all: the unique index on `one_per` settles a revisit planned
+    twice (the same fact under another event id, in this batch or an earlier one), with
+    no read before the write.
     """
-    revisit_id = session.scalar(
+    if not revisits:
+        return
+    planned = session.execute(
         insert(REVISITS)
-        .values(**revisit, planned_date=revisit["due_date"], status="due", attempts=0)
-        .on_conflict_do_nothing(index_elements=[one_per])
-        .returning(REVISITS.c.id)
-    )
-    # the catalogue's revisit events are about a guest file; a contact-only revisit has none
-    if revisit_id is not None and revisit["guest_id"] is not None:
-        outbox.record(
-            session,
-            KIT,
-            "revisit_scheduled",
-            {
-                "revisit_id": revisit_id,
-                "kind": revisit["kind"],
-                "guest_id": revisit["guest_id"],
-                "reservation_id": revisit.get("reservation_id"),
-                "complaint_id": revisit.get("complaint_id"),
-                "due_date": revisit["due_date"],
-            },
+        .values(
+            [
+                {**revisit, "planned_date": revisit["due_date"], "status": "due", "attempts": 0}
+                for revisit in revisits
+            ]
         )
-    return revisit_id
+        .on_conflict_do_nothing(index_elements=[one_per])
+        .returning(REVISITS.c.id, REVISITS.c[one_per])
+    )
+    by_ref = {revisit[one_per]: revisit for revisit in revisits}
+    for revisit_id, ref in planned:
+        revisit = by_ref[ref]
+        # the catalogue's revisit events are about a guest file; a contact-only one has none
+        if revisit["guest_id"] is not None:
+            outbox.record(
+                session,
+                KIT,
+                "revisit_scheduled",
+                {
+                    "revisit_id": revisit_id,
+                    "kind": revisit["kind"],
+                    "guest_id": revisit["guest_id"],
+                    "reservation_id": revisit.get("reservation_id"),
+                    "complaint_id": revisit.get("complaint_id"),
+                    "due_date": revisit["due_date"],
+                },
+            )

@@ -10,7 +10,7 @@ from nameko.timer import timer
 from servicekit import errors
 from servicekit.bus import subscribe
 from servicekit.database import Database
-from servicekit.idempotency import handle_each_once, run_command_once
+from servicekit.idempotency import handle_each_once, handle_once, run_command_once
 from servicekit.metrics import JOB_RUNS, HealthRpc, Metrics
 from servicekit.outbox import OutboxRelay
 from servicekit.rpc import ServiceRpc, rpc
@@ -62,7 +62,14 @@ class RevisitsService(HealthRpc):
     @subscribe("complaint_filed")
     def on_complaint_filed(self, events):
         """A `complaint` revisit due within three days of the complaint's receipt."""
-        self._once(events, lambda session, e: scheduling.schedule_complaint_call(session, e.data))
+        handle_once(
+            self.db,
+            KIT,
+            events,
+            lambda session, fresh: scheduling.schedule_complaint_calls(
+                session, [e.data for e in fresh]
+            ),
+        )
 
     @subscribe("complaint_resolved")
     def on_complaint_resolved(self, events):

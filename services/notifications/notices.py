@@ -90,6 +90,16 @@ def _upsert(session: Session, model, key: str, values: dict) -> None:
 # --- recipients ------------------------------------------------------------------------
 
 
+def guests_of(session: Session, events: list[Event]) -> list[Guest]:
+    """Load the guests `events` are about into the session in one read, so that
+    `guest_recipient` finds each there; keep the list while the events are handled (the
+    session holds its objects weakly)."""
+    ids = {event.data.get("guest_id") for event in events} - {None}
+    if not ids:
+        return []
+    return list(session.scalars(select(Guest).where(Guest.guest_id.in_(ids))))
+
+
 def guest_recipient(
     session: Session,
     guest_id: int | None,

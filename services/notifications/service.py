@@ -14,7 +14,7 @@ from servicekit import errors, pages, settings
 from servicekit.bus import subscribe
 from servicekit.database import Database
 from servicekit.events import Event
-from servicekit.idempotency import handle_each_once
+from servicekit.idempotency import handle_each_once, handle_once
 from servicekit.metrics import JOB_RUNS, HealthRpc, Metrics
 from servicekit.outbox import OutboxRelay
 from servicekit.rpc import rpc
@@ -104,18 +104,23 @@ class NotificationsService(HealthRpc):
         handle_each_once(self.db, KIT, events, effect)
 
     def _notify(self, events: list[Event]) -> None:
-        def write(session, event):
-            drafts = notices.drafts_for(session, event)
-            notices.issue(
-                session,
-                drafts,
-                str(event.event_id),
-                channels.configured(),
-                datetime.now(UTC),
-                event_id=event.event_id,
-            )
+        def write(session, fresh):
+            # the batch's guests in one read: each draft then finds its guest in the session,
+            # which holds them only while something else does
+            on_file = notices.guests_of(session, fresh)
+            for event in fresh:
+                drafts = notices.drafts_for(session, event)
+                notices.issue(
+                    session,
+                    drafts,
+                    str(event.event_id),
+                    channels.configured(),
+                    datetime.now(UTC),
+                    event_id=event.event_id,
+                )
+            del on_file
 
-        self._handle(events, write)
+        handle_once(self.db, KIT, events, write)
 
     # --- birthdays ------------------------------------------------------------------
 

@@ -73,38 +73,36 @@ def database_now(cfg: BenchConfig) -> datetime:
     return now
 
 
-def _rows(cfg: BenchConfig, owner: str, query: str, since: datetime) -> list[tuple]:
+def _rows(
+    cfg: BenchConfig, owner: str, query: str, since: datetime, event_type: str | None = None
+) -> list[tuple]:
     conn = _connect(cfg.database_url(owner))
     with conn.cursor() as cur:
-        cur.execute(query, (since,))
+        cur.execute(query, (since,) if event_type is None else (event_type, since))
         rows = cur.fetchall()
     conn.close()
     return rows
 
 
 def event_latency(cfg: BenchConfig, since: datetime, wait: float = 30) -> dict:
-    """From each complaint filed since `since` (its row's time) to its revisit being
-    scheduled and its notification being written (theirs), in milliseconds.
+    """From each complaint's commit since `since` to its revisit being scheduled and its
+    notification being written, in milliseconds.
 
+    A commit is read from the event's outbox row, written by the last statement before
+    COMMIT with the clock of that moment: the complaint's `complaint_filed`, the revisit's
+    `revisit_scheduled`. The notification announces nothing until it is sent, so its end
+    is its row's time, when its transaction began: a few milliseconds short of its commit.
     Waits up to `wait` seconds for the events still on their way; those that never
     arrive are counted as `missing`.
     """
-    filed = dict(
-        _rows(
-            cfg, "complaints", "select id, created_at from complaints where created_at >= %s", since
-        )
+    by_complaint = (
+        "select (envelope->'data'->>'complaint_id')::bigint, created_at from outbox "
+        "where type = %s and created_at >= %s"
     )
+    filed = dict(_rows(cfg, "complaints", by_complaint, since, "complaint_filed"))
     deadline = time.monotonic() + wait
     while True:
-        revisits = dict(
-            _rows(
-                cfg,
-                "revisits",
-                "select complaint_id, created_at from revisits "
-                "where kind = 'complaint' and created_at >= %s",
-                since,
-            )
-        )
+        revisits = dict(_rows(cfg, "revisits", by_complaint, since, "revisit_scheduled"))
         notices = {
             int(ref.removeprefix("complaint:")): at
             for ref, at in _rows(

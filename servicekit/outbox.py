@@ -50,7 +50,10 @@ def record(session: Session, kit: KitTables, event_type: str, data: dict[str, An
 @event.listens_for(Session, "before_commit")
 def _write_pending(session: Session) -> None:
     for table, rows in session.info.pop(_PENDING, {}).items():
-        session.execute(table.insert().values(rows))
+        # The last statement before COMMIT: its clock is the event's commit, give or take
+        # a round trip (`now()` would be when the transaction began).
+        created_at = func.clock_timestamp()
+        session.execute(table.insert().values([{**row, "created_at": created_at} for row in rows]))
 
 
 @event.listens_for(Session, "after_rollback")

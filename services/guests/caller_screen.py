@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import DateTime, bindparam, select, text
+from sqlalchemy import DateTime, and_, bindparam, case, func, select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
@@ -26,6 +26,9 @@ from servicekit import errors
 from servicekit.events import Event
 from services.guests import domain
 from services.guests.models import Guest, HistoryLine, OpenComplaint, PromisedResponse
+
+# a caller's complaint is kept with one upsert through the table (see _track_complaint)
+COMPLAINTS = OpenComplaint.__table__
 
 HISTORY_LIMIT = 50
 OVERDUE_PROMISE_SHOWN_FOR = timedelta(days=7)
@@ -308,34 +311,42 @@ def _whose(session: Session, data: dict[str, Any]) -> tuple[int | None, str | No
 def _track_complaint(
     session: Session, event: Event, guest_id: int | None, phone: str | None
 ) -> None:
+    """Keep the caller's complaint as its events tell it, in one upsert.
+
+    Events of one complaint travel on different queues, so they may arrive out of order:
+    the latest status wins, and a resolved complaint stays resolved.
+    """
     d = event.data
     status = COMPLAINT_STATUS[event.type]
-    session.execute(
-        insert(OpenComplaint)
-        .values(
-            complaint_id=d["complaint_id"],
-            guest_id=guest_id,
-            phone=phone,
-            tracking_code=d["tracking_code"],
-            status=status,
-            status_at=d["at"],
-            department=d["department"],
-        )
-        .on_conflict_do_nothing(index_elements=[OpenComplaint.complaint_id])
-    )
-    row = session.get(
-        OpenComplaint, d["complaint_id"], with_for_update=True, populate_existing=True
-    )
+    filed = {}
     if event.type == "complaint_filed":
-        row.summary = d["summary"]
-        row.received_at = d["received_at"]
-        row.due_at = d["due_at"]
-    # events of one complaint travel on different queues: the latest status wins, and
-    # a resolved complaint stays resolved
-    if row.resolved_at is None and d["at"] >= row.status_at:
-        row.status, row.status_at, row.department = status, d["at"], d["department"]
-    if status == "resolved" and row.resolved_at is None:
-        row.status, row.resolved_at = status, d["at"]
+        filed = {"summary": d["summary"], "received_at": d["received_at"], "due_at": d["due_at"]}
+    resolved_at = d["at"] if status == "resolved" else None
+    row = insert(COMPLAINTS).values(
+        complaint_id=d["complaint_id"],
+        guest_id=guest_id,
+        phone=phone,
+        tracking_code=d["tracking_code"],
+        status=status,
+        status_at=d["at"],
+        department=d["department"],
+        resolved_at=resolved_at,
+        **filed,
+    )
+    known, told = COMPLAINTS.c, row.excluded
+    newer = and_(known.resolved_at.is_(None), told.status_at >= known.status_at)
+    changes = {
+        "status_at": case((newer, told.status_at), else_=known.status_at),
+        "department": case((newer, told.department), else_=known.department),
+        **{column: told[column] for column in filed},
+    }
+    if resolved_at is None:
+        changes["status"] = case((newer, told.status), else_=known.status)
+    else:
+        # resolved whenever it is told, even by an event older than the last status
+        changes["status"] = case((known.resolved_at.is_(None), told.status), else_=known.status)
+        changes["resolved_at"] = func.coalesce(known.resolved_at, told.resolved_at)
+    session.execute(row.on_conflict_do_update(index_elements=[known.complaint_id], set_=changes))
 
 
 def _track_promise(session: Session, d: dict[str, Any]) -> None:

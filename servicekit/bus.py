@@ -140,7 +140,8 @@ class EventSubscriber(Consumer):
             handle_each_once(self.db, KIT, events, scheduling.schedule_post_stay)
 
     A handler makes its effects idempotent on `event_id` and applies a batch in one
-    transaction (`servicekit.idempotency.handle_each_once`): a commit and a round of the
+    transaction (`servicekit.idempotency.handle_once` with an effect on the batch's new
+    events, or `handle_each_once` with one event by event): a commit and a round of the
     worker machinery per batch rather than per event is what lets a consumer keep up with
     a burst. Up to `BATCHES_IN_FLIGHT` batches of a queue run at once (a batch spends most
     of its time waiting on the database); what arrives meanwhile forms the next.

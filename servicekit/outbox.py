@@ -39,6 +39,9 @@ def record(session: Session, kit: KitTables, event_type: str, data: dict[str, An
     announces several, pays one round trip for all its announcements.
     """
     body = events.envelope(event_type, data)
+    # begins the transaction if nothing has yet, so that its end, whatever it is, ends
+    # these events too (they are kept with the session until then)
+    session.connection()
     pending = session.info.setdefault(_PENDING, {})
     pending.setdefault(kit.outbox, []).append(
         {"event_id": body["event_id"], "type": event_type, "envelope": body}
@@ -56,9 +59,11 @@ def _write_pending(session: Session) -> None:
         session.execute(table.insert().values([{**row, "created_at": created_at} for row in rows]))
 
 
-@event.listens_for(Session, "after_rollback")
-def _forget_pending(session: Session) -> None:
-    session.info.pop(_PENDING, None)
+@event.listens_for(Session, "after_transaction_end")
+def _forget_pending(session: Session, transaction) -> None:
+    # a rolled-back or closed transaction's events go with it (a savepoint's end is not it)
+    if transaction.parent is None:
+        session.info.pop(_PENDING, None)
 
 
 class OutboxRelay(WakeableLoop):

@@ -241,3 +241,24 @@ def _waiting(amqp_uri: str, queue: str) -> int:
     with Connection(amqp_uri) as conn:
         _, count, _ = conn.default_channel.queue_declare(queue, durable=True, passive=True)
     return count
+
+
+def test_only_a_committed_transaction_writes_its_events(clean_databases):
+    from sqlalchemy.orm import Session
+
+    engine = create_engine(settings.database_url("gateway"))
+
+    def staff(username: str) -> dict:
+        return {"staff_id": 7, "username": username, "name": username.title(), "role": "agent"}
+
+    with Session(engine) as session:
+        outbox.record(session, GATEWAY_KIT, "staff_updated", staff("rolled-back"))
+        session.rollback()
+        # the next transaction of the same session does not inherit them
+        outbox.record(session, GATEWAY_KIT, "staff_updated", staff("committed"))
+        session.commit()
+    with Session(engine) as session:
+        outbox.record(session, GATEWAY_KIT, "staff_updated", staff("closed"))
+    engine.dispose()
+
+    assert [e["data"]["username"] for e, _ in published_envelopes()] == ["committed"]

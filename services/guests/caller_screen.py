@@ -308,45 +308,65 @@ def _whose(session: Session, data: dict[str, Any]) -> tuple[int | None, str | No
     return (guest_id, None) if guest_id is not None else (None, phone)
 
 
-def _track_complaint(
-    session: Session, event: Event, guest_id: int | None, phone: str | None
-) -> None:
-    """Keep the caller's complaint as its events tell it, in one upsert.
+_FILED_DETAILS = ("summary", "received_at", "due_at")
+
+
+def _complaint_upsert(filed: bool, resolves: bool):
+    """The upsert that keeps a caller's complaint as an event tells it (made once for each
+    kind of event: building one costs more than running it).
 
     Events of one complaint travel on different queues, so they may arrive out of order:
     the latest status wins, and a resolved complaint stays resolved.
     """
-    d = event.data
-    status = COMPLAINT_STATUS[event.type]
-    filed = {}
-    if event.type == "complaint_filed":
-        filed = {"summary": d["summary"], "received_at": d["received_at"], "due_at": d["due_at"]}
-    resolved_at = d["at"] if status == "resolved" else None
-    row = insert(COMPLAINTS).values(
-        complaint_id=d["complaint_id"],
-        guest_id=guest_id,
-        phone=phone,
-        tracking_code=d["tracking_code"],
-        status=status,
-        status_at=d["at"],
-        department=d["department"],
-        resolved_at=resolved_at,
-        **filed,
-    )
+    columns = [
+        "complaint_id", "guest_id", "phone", "tracking_code", "status", "status_at",
+        "department", "resolved_at", *(_FILED_DETAILS if filed else ()),
+    ]  # fmt: skip
+    row = insert(COMPLAINTS).values({column: bindparam(column) for column in columns})
     known, told = COMPLAINTS.c, row.excluded
     newer = and_(known.resolved_at.is_(None), told.status_at >= known.status_at)
     changes = {
         "status_at": case((newer, told.status_at), else_=known.status_at),
         "department": case((newer, told.department), else_=known.department),
-        **{column: told[column] for column in filed},
+        **{column: told[column] for column in (_FILED_DETAILS if filed else ())},
     }
-    if resolved_at is None:
-        changes["status"] = case((newer, told.status), else_=known.status)
-    else:
+    if resolves:
         # resolved whenever it is told, even by an event older than the last status
         changes["status"] = case((known.resolved_at.is_(None), told.status), else_=known.status)
         changes["resolved_at"] = func.coalesce(known.resolved_at, told.resolved_at)
-    session.execute(row.on_conflict_do_update(index_elements=[known.complaint_id], set_=changes))
+    else:
+        changes["status"] = case((newer, told.status), else_=known.status)
+    return row.on_conflict_do_update(index_elements=[known.complaint_id], set_=changes)
+
+
+_COMPLAINT_UPSERTS = {
+    (filed, resolves): _complaint_upsert(filed, resolves)
+    for filed in (False, True)
+    for resolves in (False, True)
+}
+
+
+def _track_complaint(
+    session: Session, event: Event, guest_id: int | None, phone: str | None
+) -> None:
+    d = event.data
+    status = COMPLAINT_STATUS[event.type]
+    filed = event.type == "complaint_filed"
+    resolves = status == "resolved"
+    values = {
+        "complaint_id": d["complaint_id"],
+        "guest_id": guest_id,
+        "phone": phone,
+        "tracking_code": d["tracking_code"],
+        "status": status,
+        "status_at": d["at"],
+        "department": d["department"],
+        "resolved_at": d["at"] if resolves else None,
+        **({column: d[column] for column in _FILED_DETAILS} if filed else {}),
+    }
+    # On the connection, not the session: the session would first flush the batch's
+    # history lines one by one, where the commit writes them in one INSERT.
+    session.connection().execute(_COMPLAINT_UPSERTS[filed, resolves], values)
 
 
 def _track_promise(session: Session, d: dict[str, Any]) -> None:

@@ -9,6 +9,7 @@ handled in its `handled_events` (one row per event id, written with the handler'
 import itertools
 import time
 import uuid
+from collections import Counter
 from dataclasses import dataclass, field
 from urllib.parse import unquote, urlparse
 
@@ -21,6 +22,8 @@ from servicekit import events, settings
 from tests.support import Api, wait_for
 
 _phones = itertools.count(1)
+
+ANSWER_WITHIN = 10.0  # seconds: the gateway's RPC timeout (5) and some slack for a busy host
 
 
 def vhost() -> str:
@@ -230,3 +233,29 @@ def gapless_file_numbers() -> bool:
     for number in numbers:
         by_day.setdefault(number[:6], []).append(int(number[6:]))
     return all(sorted(serials) == list(range(1, len(serials) + 1)) for serials in by_day.values())
+
+
+def check_books(traffic: Traffic, fault: str, during: Counter, note: str = "") -> None:
+    """After `fault` under `traffic` (`during`: its answers' statuses): every answer was a
+    success or a 503, in time; once retried with their keys, every request was done once;
+    every event committed reached every consumer; nothing happened twice."""
+    slowest = max(a.seconds for a in traffic.answers)
+    failed = [a.body for a in traffic.answers if a.status not in (201, 503)][:3]
+    retried = traffic.complete(timeout=60)
+    books = event_books(timeout=90)
+    duplicates = duplicated_side_effects()
+    guests = query("guests", "select count(*) from guests")[0][0]
+    complaints = query("complaints", "select count(*) from complaints")[0][0]
+    print(
+        f"\n{fault}: {sum(during.values())} requests during it, answers {dict(during)}, "
+        f"slowest {slowest:.1f}s{note}; {retried} retried with their Idempotency-Key; "
+        f"events sent {books['sent']}, received {books['received']}, lost {books['lost']}; "
+        f"duplicates {duplicates}"
+    )
+    assert set(during) <= {201, 503}, (during, failed)
+    assert slowest < ANSWER_WITHIN
+    assert guests == len(traffic.keys("guest"))
+    assert complaints == len(traffic.keys("complaint"))
+    assert books["lost"] == 0
+    assert not any(duplicates.values()), duplicates
+    assert gapless_file_numbers()

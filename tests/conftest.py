@@ -58,19 +58,5 @@ def start_services(suite_config, runner_factory):
 @pytest.fixture
 def suite(start_services, suite_config):
     """The whole suite running (every service and the gateway); an `Api` to the gateway."""
-    from gateway.service import GatewayService
-    from services.complaints.service import ComplaintsService
-    from services.guests.service import GuestsService
-    from services.notifications.service import NotificationsService
-    from services.reservations.service import ReservationsService
-    from services.revisits.service import RevisitsService
-
-    start_services(
-        GatewayService,
-        GuestsService,
-        ReservationsService,
-        ComplaintsService,
-        RevisitsService,
-        NotificationsService,
-    )
+    start_services(*support.every_service())
     return support.Api(f"http://127.0.0.1:{suite_config['port']}")

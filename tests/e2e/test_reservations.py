@@ -11,13 +11,11 @@ from datetime import UTC, date, datetime, timedelta
 
 import eventlet
 import pytest
-from kombu import Connection
-from nameko import config
 from sqlalchemy import create_engine, text
 
-from servicekit import bus, settings
+from servicekit import settings
 from servicekit.events import envelope
-from tests.support import Api, wait_for
+from tests.support import Api, publish, wait_for
 
 VISA = "4111 1111 1111 1111"
 
@@ -58,13 +56,7 @@ def announce_guest(db, guest_id: int, name: str, language: str, phone: str, emai
             "group_id": None,
         },
     )
-    with Connection(config["AMQP_URI"]) as conn:
-        conn.Producer().publish(
-            body,
-            exchange=bus.source_exchange("guests"),
-            routing_key="guest_registered",
-            serializer="json",
-        )
+    publish(body)
 
     def known():
         with db.connect() as conn:

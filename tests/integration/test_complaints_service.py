@@ -7,18 +7,16 @@ from datetime import UTC, datetime, timedelta
 
 import eventlet
 import pytest
-from kombu import Connection
-from nameko import config
 from nameko.standalone.rpc import ServiceRpcClient
 from sqlalchemy import create_engine, func, select
 from sqlalchemy.orm import Session
 
-from servicekit import bus, errors, events, settings
+from servicekit import errors, events, settings
 from servicekit.idempotency import run_command_once
 from services.complaints import handling
 from services.complaints.models import KIT, Complaint, DispatchOrder, FormLine, StaffMember
 from services.complaints.service import ComplaintsService
-from tests.support import Api, wait_for
+from tests.support import Api, publish, wait_for
 
 NOW = datetime.now(UTC)
 NOISE = {"guest_id": 7, "channel": "revisit", "category": "noise", "description": "Loud bar"}
@@ -33,15 +31,7 @@ def engine(clean_databases):
 
 
 def _publish_staff(event_type: str, data: dict, event_id: uuid.UUID | None = None) -> None:
-    body = events.envelope(event_type, data, event_id=event_id)
-    with Connection(config["AMQP_URI"]) as conn:
-        conn.Producer().publish(
-            body,
-            exchange=bus.source_exchange("gateway"),
-            routing_key=event_type,
-            serializer="json",
-            declare=[bus.source_exchange("gateway")],
-        )
+    publish(events.envelope(event_type, data, event_id=event_id))
 
 
 def _staff(engine, staff_id):

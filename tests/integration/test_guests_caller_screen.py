@@ -10,7 +10,7 @@ from kombu import Connection, Queue
 from nameko import config
 
 from servicekit import bus, events
-from tests.support import Api, wait_for
+from tests.support import Api, publish, wait_for
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 GUEST_PHONE = "+34600112233"
@@ -24,18 +24,6 @@ def api(start_services, suite_config):
 
     start_services(GatewayService, GuestsService)
     return Api(f"http://127.0.0.1:{suite_config['port']}").as_role("agent")
-
-
-def publish(*bodies: dict) -> None:
-    with Connection(config["AMQP_URI"]) as conn:
-        producer = conn.Producer()
-        for body in bodies:
-            producer.publish(
-                body,
-                exchange=bus.source_exchange(body["source"]),
-                routing_key=body["type"],
-                serializer="json",
-            )
 
 
 def reservation_held(guest_id: int, reservation_id: int = 7) -> dict:

@@ -15,7 +15,7 @@ from servicekit import bus, outbox, settings
 from servicekit.database import Database
 from servicekit.idempotency import handle_each_once
 from services.notifications.models import KIT as NOTIFICATIONS_KIT
-from tests.support import wait_for
+from tests.support import publish, wait_for
 
 handled: list[str] = []
 batches: list[int] = []
@@ -88,17 +88,8 @@ def test_a_change_through_the_gateway_reaches_a_consumer_once_even_delivered_twi
 
     # The broker redelivers (a lost ack, a consumer restart): the effect must not repeat.
     envelope = next(e for e, _ in published_envelopes() if e["data"]["username"] == "marta")
-    from nameko import config
 
-    with Connection(config["AMQP_URI"]) as conn:
-        producer = conn.Producer()
-        for _ in range(2):
-            producer.publish(
-                envelope,
-                exchange=bus.source_exchange("gateway"),
-                routing_key="staff_registered",
-                serializer="json",
-            )
+    publish(envelope, envelope)
     wait_for(lambda: handled_count() == 2)  # the admin created at start, and marta
     assert handled.count("marta") == 1
 
@@ -156,13 +147,7 @@ def test_a_failing_handler_is_retried_then_parked_then_replayed(start_services, 
     envelope = outbox.events.envelope(
         "staff_registered", {"staff_id": 5, "username": "pepe", "name": "Pepe", "role": "agent"}
     )
-    with Connection(config["AMQP_URI"]) as conn:
-        conn.Producer().publish(
-            envelope,
-            exchange=bus.source_exchange("gateway"),
-            routing_key="staff_registered",
-            serializer="json",
-        )
+    publish(envelope)
 
     # one first attempt plus one per retry delay, then parked
     wait_for(lambda: bus.dead_letter_counts(config["AMQP_URI"]).get(f"{queue}.dead") == 1)
@@ -218,15 +203,7 @@ def test_a_backlog_is_handled_in_batches_each_event_once(start_services, rabbit_
         for n in range(1, 31)
     ]
     # waiting before the consumer starts, as after a restart; five of them published twice
-    with Connection(config["AMQP_URI"]) as conn:
-        producer = conn.Producer()
-        for envelope in envelopes + envelopes[:5]:
-            producer.publish(
-                envelope,
-                exchange=bus.source_exchange("gateway"),
-                routing_key="staff_registered",
-                serializer="json",
-            )
+    publish(*envelopes, *envelopes[:5])
     start_services(StaffListener)
 
     wait_for(lambda: len(handled) == 30)

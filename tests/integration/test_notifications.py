@@ -12,18 +12,17 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from aiosmtpd.controller import Controller
-from kombu import Connection
-from nameko import config
 from nameko.standalone.rpc import ClusterRpcClient
 from sqlalchemy import create_engine, text
 from sqlalchemy.orm import Session
 
-from servicekit import bus, errors, settings
+from servicekit import errors, settings
 from servicekit.events import envelope
 from services.notifications import notices
 from services.notifications.delivery import NOTIFICATIONS
 from services.notifications.domain import Channels, Draft, Recipient
 from services.notifications.service import NotificationsService
+from tests import support
 from tests.support import wait_for
 
 HOLD_UNTIL = datetime(2026, 11, 24, 18, 0, tzinfo=UTC)
@@ -115,14 +114,7 @@ def notifications(start_services, monkeypatch):
 def publish(event_type, data, event_id=None) -> dict:
     """Put one event on the real bus, as its publishing service's outbox would."""
     body = envelope(event_type, data, event_id=event_id)
-    with Connection(config["AMQP_URI"]) as conn:
-        conn.Producer().publish(
-            body,
-            exchange=bus.source_exchange(body["source"]),
-            routing_key=event_type,
-            serializer="json",
-            delivery_mode=2,
-        )
+    support.publish(body)
     return body
 
 

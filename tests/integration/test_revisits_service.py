@@ -5,14 +5,13 @@ once and files the complaint items the complaints service could not take."""
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
-from nameko import config
-from nameko.amqp.publish import Publisher
 from nameko.rpc import rpc
 from nameko.standalone.rpc import ServiceRpcClient
 from sqlalchemy import create_engine, text
 
-from servicekit import bus, events, settings
+from servicekit import events, settings
 from services.revisits.service import RevisitsService
+from tests import support
 from tests.support import wait_for
 
 AGENT = {"id": 5, "username": "ana", "role": "agent", "department": None}
@@ -21,13 +20,7 @@ AGENT = {"id": 5, "username": "ana", "role": "agent", "department": None}
 def publish(event_type: str, data: dict, event_id=None) -> dict:
     """Publish one event as its owner's outbox would: a real envelope on the real bus."""
     body = events.envelope(event_type, data, event_id=event_id)
-    Publisher(config["AMQP_URI"]).publish(
-        body,
-        exchange=bus.source_exchange(body["source"]),
-        routing_key=event_type,
-        serializer="json",
-        delivery_mode=2,
-    )
+    support.publish(body)
     return body
 
 

@@ -11,7 +11,7 @@ from sqlalchemy import create_engine, text
 
 from servicekit import settings
 from tests.reliability.faults import drop_connections, new_phone, query, rabbitmqctl, vhost
-from tests.support import Api, wait_for
+from tests.support import Api, every_service, wait_for
 
 
 def guests_with(phone: str) -> int:
@@ -94,24 +94,11 @@ def test_a_command_the_gateway_gave_up_on_never_makes_a_second_copy(start_servic
 def test_every_rpc_client_in_the_suite_survives_a_lost_reply_queue():
     from nameko.rpc import ClusterRpc
 
-    from gateway.service import GatewayService
     from servicekit import rpc
-    from services.complaints.service import ComplaintsService
-    from services.guests.service import GuestsService
-    from services.notifications.service import NotificationsService
-    from services.reservations.service import ReservationsService
-    from services.revisits.service import RevisitsService
 
     fragile = [
         f"{service.name}.{attribute}"
-        for service in (
-            GatewayService,
-            GuestsService,
-            ReservationsService,
-            ComplaintsService,
-            RevisitsService,
-            NotificationsService,
-        )
+        for service in every_service()
         for attribute, value in vars(service).items()
         if isinstance(value, ClusterRpc) and not isinstance(value.reply_listener, rpc.ReplyListener)
     ]

@@ -3,7 +3,7 @@ them (100 by default), and a process that restarts its containers, or a test run
 starts hundreds, must not run it out."""
 
 from tests.reliability.faults import query
-from tests.support import TEST_DB_PREFIX
+from tests.support import TEST_DB_PREFIX, every_service
 
 
 def open_connections() -> int:
@@ -16,21 +16,7 @@ def open_connections() -> int:
 
 
 def test_stopped_containers_give_their_database_connections_back(runner_factory, suite_config):
-    from gateway.service import GatewayService
-    from services.complaints.service import ComplaintsService
-    from services.guests.service import GuestsService
-    from services.notifications.service import NotificationsService
-    from services.reservations.service import ReservationsService
-    from services.revisits.service import RevisitsService
-
-    everything = (
-        GatewayService,
-        GuestsService,
-        ReservationsService,
-        ComplaintsService,
-        RevisitsService,
-        NotificationsService,
-    )
+    everything = every_service()
     before = open_connections()
     running = []
     for end in ("stop", "kill", "stop"):

@@ -12,7 +12,6 @@ from pathlib import Path
 
 import pytest
 import requests
-from kombu import Connection
 from nameko import config
 
 from servicekit import bus, events
@@ -20,6 +19,7 @@ from servicekit.database import Database
 from servicekit.idempotency import handle_each_once
 from servicekit.metrics import Metrics
 from services.complaints.models import KIT
+from tests import support
 from tests.support import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -61,16 +61,11 @@ def slow_backoff(monkeypatch):
 
 
 def publish(username: str) -> None:
-    envelope = events.envelope(
-        "staff_updated", {"staff_id": 1, "username": username, "name": "X", "role": "agent"}
-    )
-    with Connection(config["AMQP_URI"]) as conn:
-        conn.Producer().publish(
-            envelope,
-            exchange=bus.source_exchange("gateway"),
-            routing_key="staff_updated",
-            serializer="json",
+    support.publish(
+        events.envelope(
+            "staff_updated", {"staff_id": 1, "username": username, "name": "X", "role": "agent"}
         )
+    )
 
 
 def scrape(port: int, sample: str) -> float | None:

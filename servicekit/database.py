@@ -8,7 +8,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from weakref import WeakKeyDictionary
 
-from eventlet.patcher import original
 from nameko.extensions import DependencyProvider
 from psycogreen.eventlet import patch_psycopg
 from sqlalchemy import (
@@ -24,6 +23,7 @@ from sqlalchemy import (
     create_engine,
     event,
     func,
+    inspect,
     text,
 )
 from sqlalchemy.dialects.postgresql import UUID
@@ -31,6 +31,7 @@ from sqlalchemy.exc import DBAPIError, DisconnectionError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from servicekit import errors
+from servicekit.connections import closed_by_peer
 
 patch_psycopg()
 
@@ -89,10 +90,6 @@ def kit_tables(metadata: MetaData) -> KitTables:
     return KitTables(outbox=outbox, handled_events=handled_events, commands=commands)
 
 
-# not eventlet's: asking whether a socket has data must not wait for the hub's next turn
-_select = original("select").select
-
-
 def make_engine(url: str, pool_size: int = 10) -> Engine:
     engine = create_engine(
         url,
@@ -107,12 +104,17 @@ def make_engine(url: str, pool_size: int = 10) -> Engine:
 
 def _refuse_closed_connection(dbapi_connection, connection_record, connection_proxy) -> None:
     """Instead of `pool_pre_ping`, a round trip to the server for every transaction: a pooled
-    connection is idle, so the server has nothing to send it unless it ended it (a restart,
-    `pg_terminate_backend`: a last error message and the socket closed), which shows as
-    data to read. The pool then replaces the connection before anything is sent on it, so a
-    restarted PostgreSQL is as transparent as with the ping."""
-    if dbapi_connection.closed or _select([dbapi_connection], [], [], 0)[0]:
+    connection the server ended (a restart, `pg_terminate_backend`) is replaced before
+    anything is sent on it, so a restarted PostgreSQL is as transparent as with the ping."""
+    if dbapi_connection.closed or closed_by_peer(dbapi_connection):
         raise DisconnectionError("the server has closed this pooled connection")
+
+
+def values_set(new_object) -> dict:
+    """The column values set on a new mapped object, by column name: to write it through its
+    table, where the ORM's unit of work would cost more than the statement."""
+    given = inspect(new_object).dict
+    return {c.key: given[c.key] for c in new_object.__table__.c if c.key in given}
 
 
 def is_unavailable(exc: BaseException) -> bool:

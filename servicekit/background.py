@@ -1,11 +1,12 @@
 """Background work in a service's container that starts the moment a commit asks for it.
 
-The outbox relay (publish what was committed) and the notifications courier (send what was
-queued) work this way. A `WakeableLoop` runs `work_round()` for as long as it reports more
-waiting, then sleeps until a commit in this process asks for it (`request_wakeup(session,
-flag)` in that transaction) or `poll_seconds` pass, which picks up work committed by other
-replicas or left while a dependency was away. After a failed round it backs off, up to
-`max_backoff` seconds.
+The notifications courier (send what was queued) works this way; the outbox relay runs its
+rounds on the same loop, polling only (the workers send their events themselves).
+A `WakeableLoop` runs `work_round()` for as long as it reports more waiting, then sleeps
+until a commit in this process asks for it (`request_wakeup(session, flag)` in that
+transaction) or `poll_seconds` pass, which picks up work committed by other replicas or
+left while a dependency was away. After a failed round it backs off, up to `max_backoff`
+seconds.
 """
 
 import logging
@@ -42,7 +43,7 @@ def _forget_wakeups(session: Session) -> None:
 
 
 class WakeableLoop(DependencyProvider):
-    wake_flag: str
+    wake_flag: str | None = None  # none: it polls only
     poll_seconds = 1.0
     max_backoff = 5.0
 

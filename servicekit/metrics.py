@@ -45,7 +45,7 @@ OUTBOX_FAILURES = Counter(
 )
 OUTBOX_LAG = Histogram(
     "hotelcs_outbox_lag_seconds",
-    "From an event's commit to its publication.",
+    "From an event's commit to its sending to the broker (which confirms it after).",
     ["service"],
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
 )

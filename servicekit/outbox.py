@@ -1,11 +1,16 @@
 """The transactional outbox: an event commits with the change it announces.
 
 `record()` adds the event's envelope to the `outbox` table in the caller's transaction
-(written as the transaction commits).
-The `OutboxRelay` extension then publishes committed events in commit order, with
-publisher confirms, and marks them published. It wakes at once when this process commits
-an event and polls for the rest (other replicas, rows left while the broker was away).
-Replicas take turns through a PostgreSQL advisory lock, so order holds across them.
+(written as the transaction commits). The moment it has committed, the worker that
+committed it sends it to the broker, persistent, on the `OutboxRelay`'s confirmed channel,
+without waiting: the event leaves in the same turn of the process instead of waiting for a
+background loop to be scheduled among the process's busy workers (under load that wait was
+most of an event's latency), and the worker's answer does not wait for the broker's disk.
+The relay then collects the broker's confirms and marks confirmed events published; it
+also publishes, oldest first, whatever the workers could not (the broker away, a refused
+or unconfirmed event, a process that died between commit and send, rows written by a
+process without a relay) once a row has waited `settle` for its worker.
+Replicas take turns through a PostgreSQL advisory lock.
 Delivery is at least once; consumers are idempotent on `event_id`.
 """
 
@@ -15,20 +20,25 @@ import zlib
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import eventlet
+from eventlet.semaphore import Semaphore
 from kombu import Connection, Producer
 from nameko import config
-from sqlalchemy import BigInteger, delete, event, func, literal, select, update
+from sqlalchemy import BigInteger, Table, delete, event, func, literal, select, update
 from sqlalchemy.orm import Session
 
 from servicekit import bus, events, settings
-from servicekit.background import WakeableLoop, request_wakeup
+from servicekit.background import WakeableLoop
+from servicekit.connections import close_quietly
 from servicekit.database import KitTables, make_engine
 from servicekit.metrics import OUTBOX_FAILURES, OUTBOX_LAG, OUTBOX_PUBLISHED
 
 log = logging.getLogger(__name__)
 
-_WAKE_FLAG = "outbox"
 _PENDING = "outbox_pending"
+_COMMITTING = "outbox_committing"
+# the relay of each outbox table in this process: its workers send through it
+_relays: dict[Table, "OutboxRelay"] = {}
 
 
 def record(session: Session, kit: KitTables, event_type: str, data: dict[str, Any]) -> dict:
@@ -46,17 +56,30 @@ def record(session: Session, kit: KitTables, event_type: str, data: dict[str, An
     pending.setdefault(kit.outbox, []).append(
         {"event_id": body["event_id"], "type": event_type, "envelope": body}
     )
-    request_wakeup(session, _WAKE_FLAG)
     return body
 
 
 @event.listens_for(Session, "before_commit")
 def _write_pending(session: Session) -> None:
-    for table, rows in session.info.pop(_PENDING, {}).items():
+    pending = session.info.pop(_PENDING, {})
+    for table, rows in pending.items():
         # The last statement before COMMIT: its clock is the event's commit, give or take
         # a round trip (`now()` would be when the transaction began).
         created_at = func.clock_timestamp()
         session.execute(table.insert().values([{**row, "created_at": created_at} for row in rows]))
+    if pending:
+        session.info[_COMMITTING] = (pending, time.monotonic())
+
+
+@event.listens_for(Session, "after_commit")
+def _send_committed(session: Session) -> None:
+    committing = session.info.pop(_COMMITTING, None)
+    if committing is not None:
+        pending, committed_at = committing
+        for table, rows in pending.items():
+            relay = _relays.get(table)
+            if relay is not None:
+                relay.send_committed(rows, committed_at)
 
 
 @event.listens_for(Session, "after_transaction_end")
@@ -64,6 +87,7 @@ def _forget_pending(session: Session, transaction) -> None:
     # a rolled-back or closed transaction's events go with it (a savepoint's end is not it)
     if transaction.parent is None:
         session.info.pop(_PENDING, None)
+        session.info.pop(_COMMITTING, None)
 
 
 class OutboxRelay(WakeableLoop):
@@ -74,29 +98,68 @@ class OutboxRelay(WakeableLoop):
         relay = OutboxRelay("complaints", models.KIT)
     """
 
-    wake_flag = _WAKE_FLAG
     batch = 200
     keep_published = timedelta(days=7)
+    # How long a committed row is left to the worker that committed it (or to another
+    # replica's) before the relay publishes it itself: a worker sends within milliseconds
+    # of its commit, so a row this old was not sent, or its confirm was lost.
+    settle = timedelta(seconds=2)
+    send_within = 1.0  # seconds a worker may spend sending its events
 
     def __init__(self, owner: str, kit: KitTables):
         super().__init__(owner)
         self.kit = kit
         self.lock_key = zlib.crc32(f"outbox:{owner}".encode())
-        self.declared = False
         self.last_purge = datetime.min.replace(tzinfo=UTC)
+        # Workers send once the relay has declared the bus (an event sent before its
+        # queues exist would be confirmed and lost) and while the broker takes events:
+        # after a failure the relay alone publishes until it reaches the broker again,
+        # so a broker away never holds up an answer.
+        self.workers_send = False
 
     def setup(self):
         self.engine = make_engine(settings.database_url(self.owner), pool_size=2)
         self.publisher = ConfirmedPublisher(config["AMQP_URI"])
 
+    def start(self):
+        _relays[self.kit.outbox] = self
+        super().start()
+
     def stop(self):
+        if _relays.get(self.kit.outbox) is self:
+            del _relays[self.kit.outbox]
         super().stop()
         self.publisher.close()
 
+    def send_committed(self, rows: list[dict], committed_at: float) -> None:
+        """Send a transaction's events from the worker that has just committed them.
+
+        The relay collects their confirms on its next round, at most `poll_seconds` later:
+        marking rows published is bookkeeping, done best in bulk, well within `settle`.
+        """
+        if not (self.running and self.workers_send):
+            return
+        # A broker that stops reading (a memory or disk alarm blocks publishers) must not
+        # hold up the worker's answer: past this, the relay publishes the events instead.
+        too_long = eventlet.Timeout(self.send_within)
+        try:
+            self.publisher.send([row["envelope"] for row in rows])
+        except (Exception, eventlet.Timeout) as exc:
+            if isinstance(exc, eventlet.Timeout) and exc is not too_long:
+                raise
+            self.workers_send = False
+            self.round_failed()
+            return
+        finally:
+            too_long.cancel()
+        OUTBOX_LAG.labels(self.owner).observe(time.monotonic() - committed_at)
+
     def work_round(self) -> bool:
-        if not self.declared:
+        if not self.workers_send:
             bus.declare_topology(config["AMQP_URI"])
-            self.declared = True
+            self.publisher.connect()
+            self.workers_send = True
+        self.mark_sent_by_workers()
         if self.publish_batch() == self.batch:
             return True
         if datetime.now(UTC) - self.last_purge > timedelta(hours=1):
@@ -108,39 +171,57 @@ class OutboxRelay(WakeableLoop):
         OUTBOX_FAILURES.labels(self.owner).inc()
         log.warning("outbox relay could not publish; will retry", exc_info=True)
 
+    def mark_sent_by_workers(self) -> None:
+        confirmed, refused = self.publisher.collect_confirmed()
+        if confirmed:
+            with self.engine.begin() as conn:
+                self._mark_published(conn, confirmed)
+        if refused:
+            raise PublishRefused(f"the broker refused {refused} events")
+
     def publish_batch(self) -> int:
-        """Publish the oldest unpublished events; how many it published."""
+        """Publish the oldest unpublished events its workers have had time to send; how
+        many it published."""
         outbox = self.kit.outbox
         with self.engine.begin() as conn:
             # One statement takes the turn (evaluated once, before any row) and reads the
             # batch: each round trip here waits behind every busy worker of the service.
-            # Marking rows published need not wait for the disk: were it lost in a crash,
-            # the rows would be published again, and consumers are idempotent anyway.
             rows = conn.execute(
-                select(outbox.c.id, outbox.c.envelope, outbox.c.created_at)
+                select(outbox.c.envelope, outbox.c.created_at, func.clock_timestamp())
                 .where(
                     select(
                         func.pg_try_advisory_xact_lock(literal(self.lock_key, BigInteger))
-                        & func.set_config("synchronous_commit", "off", True).is_not(None)
                     ).scalar_subquery(),
                     outbox.c.published_at.is_(None),
+                    outbox.c.created_at < func.clock_timestamp() - self.settle,
                 )
                 .order_by(outbox.c.id)
                 .limit(self.batch)
             ).all()
             if not rows:
                 return 0
-            self.publisher.publish_all([row.envelope for row in rows])
-            conn.execute(
-                update(outbox)
-                .where(outbox.c.id.in_([r.id for r in rows]))
-                .values(published_at=func.now())
-            )
-        now = datetime.now(UTC)
-        for row in rows:
-            OUTBOX_LAG.labels(self.owner).observe((now - row.created_at).total_seconds())
-        OUTBOX_PUBLISHED.labels(self.owner).inc(len(rows))
+            self.publisher.send([row.envelope for row in rows])
+            for row in rows:
+                lag = (row.clock_timestamp - row.created_at).total_seconds()
+                OUTBOX_LAG.labels(self.owner).observe(lag)
+            confirmed, refused = self.publisher.collect_confirmed()
+            self._mark_published(conn, confirmed)
+        if refused:
+            raise PublishRefused(f"the broker refused {refused} events")
         return len(rows)
+
+    def _mark_published(self, conn, confirmed: list[dict]) -> None:
+        """Mark the `confirmed` events published."""
+        outbox = self.kit.outbox
+        conn.execute(
+            update(outbox)
+            .where(
+                _without_waiting_for_the_disk(),
+                outbox.c.event_id.in_([envelope["event_id"] for envelope in confirmed]),
+            )
+            .values(published_at=func.now())
+        )
+        OUTBOX_PUBLISHED.labels(self.owner).inc(len(confirmed))
 
     def purge_published(self) -> None:
         outbox = self.kit.outbox
@@ -152,52 +233,88 @@ class OutboxRelay(WakeableLoop):
             )
 
 
+def _without_waiting_for_the_disk():
+    """A condition, evaluated once per statement, that lets its transaction commit without
+    waiting for the disk: marking rows published need not (were the mark lost in a crash,
+    the rows would be published again, and consumers are idempotent anyway), and saying so
+    in the statement saves a round trip."""
+    return select(func.set_config("synchronous_commit", "off", True).is_not(None)).scalar_subquery()
+
+
 class PublishRefused(Exception):
-    """The broker refused (nacked) or did not confirm an event in time."""
+    """The broker refused (nacked) an event or did not confirm it in time."""
 
 
 class ConfirmedPublisher:
-    """Publishes a batch of events, persistent, then waits once until the broker has
-    confirmed them all: one round trip per batch instead of one per event.
+    """Sends events, persistent, on one channel in confirm mode, and keeps account of which
+    the broker has confirmed.
 
-    It keeps its connection between batches; after any failure it drops it, and the next
-    batch connects again (the relay retries the whole batch: consumers are idempotent).
+    Any green thread may `send` (one writes at a time; a send does not wait for the
+    broker); one, the relay, reads the confirms with `collect_confirmed`.
+    The connection is kept between sends; after any failure it is dropped with whatever
+    it had not confirmed (those rows stay unpublished, so the relay publishes them again),
+    and the next send connects again.
     """
 
     def __init__(self, amqp_uri: str, confirm_timeout: float = 10.0):
         self.amqp_uri = amqp_uri
         self.confirm_timeout = confirm_timeout
         self.connection: Connection | None = None
-        self.unconfirmed: set[int] = set()
-        self.refused = False
+        self.writing = Semaphore()
+        self.unconfirmed: dict[int, dict] = {}  # by delivery tag
+        self.confirmed: list[dict] = []
+        self.refused = 0
 
-    def publish_all(self, envelopes: list[dict]) -> None:
+    def send(self, envelopes: list[dict]) -> None:
+        """Send `envelopes` without waiting for the broker."""
+        with self.writing:
+            try:
+                producer = self._connected()
+                for envelope in envelopes:
+                    self.sent += 1
+                    self.unconfirmed[self.sent] = envelope
+                    producer.publish(
+                        envelope,
+                        exchange=bus.source_exchange(envelope["source"]).name,
+                        routing_key=envelope["type"],
+                        message_id=envelope["event_id"],
+                        serializer="json",
+                        delivery_mode=2,
+                    )
+            except BaseException:
+                self._close()
+                raise
+
+    def collect_confirmed(self) -> tuple[list[dict], int]:
+        """Wait until the broker has answered for every event sent: the envelopes it
+        confirmed, and how many it refused.
+
+        Raises `PublishRefused` if it has not answered in time, dropping the connection
+        with every event not yet collected (their rows are published again).
+        """
+        deadline = time.monotonic() + self.confirm_timeout
         try:
-            producer = self._producer()
-            for envelope in envelopes:
-                self.sent += 1
-                self.unconfirmed.add(self.sent)
-                producer.publish(
-                    envelope,
-                    exchange=bus.source_exchange(envelope["source"]).name,
-                    routing_key=envelope["type"],
-                    message_id=envelope["event_id"],
-                    serializer="json",
-                    delivery_mode=2,
-                )
-            deadline = time.monotonic() + self.confirm_timeout
-            while self.unconfirmed and not self.refused:
+            while self.unconfirmed:
                 left = deadline - time.monotonic()
                 if left <= 0:
                     raise PublishRefused(f"{len(self.unconfirmed)} events not confirmed in time")
                 self.connection.drain_events(timeout=left)
-            if self.refused:
-                raise PublishRefused("the broker refused an event")
         except BaseException:
             self.close()
             raise
+        confirmed, self.confirmed = self.confirmed, []
+        refused, self.refused = self.refused, 0
+        return confirmed, refused
 
-    def _producer(self) -> Producer:
+    def connect(self) -> None:
+        with self.writing:
+            try:
+                self._connected()
+            except BaseException:
+                self._close()
+                raise
+
+    def _connected(self) -> Producer:
         if self.connection is None:
             connection = Connection(self.amqp_uri, transport_options={"max_retries": 1})
             connection.ensure_connection(max_retries=1)
@@ -205,23 +322,30 @@ class ConfirmedPublisher:
             channel.confirm_select()
             channel.events["basic_ack"].add(self._acked)
             channel.events["basic_nack"].add(self._nacked)
-            self.connection, self.channel = connection, channel
-            self.sent, self.unconfirmed, self.refused = 0, set(), False
-        return Producer(self.channel)
+            self.connection, self.producer = connection, Producer(channel)
+            self.sent = 0
+        return self.producer
+
+    def _answered(self, delivery_tag: int, multiple: bool) -> list[dict]:
+        tags = (
+            [tag for tag in self.unconfirmed if tag <= delivery_tag] if multiple else [delivery_tag]
+        )
+        return [self.unconfirmed.pop(tag) for tag in tags if tag in self.unconfirmed]
 
     def _acked(self, delivery_tag: int, multiple: bool) -> None:
-        if multiple:
-            self.unconfirmed = {tag for tag in self.unconfirmed if tag > delivery_tag}
-        else:
-            self.unconfirmed.discard(delivery_tag)
+        self.confirmed.extend(self._answered(delivery_tag, multiple))
 
     def _nacked(self, delivery_tag: int, multiple: bool) -> None:
-        self.refused = True
+        self.refused += len(self._answered(delivery_tag, multiple))
+
+    def _close(self) -> None:
+        self.unconfirmed.clear()
+        self.confirmed.clear()
+        self.refused = 0
+        if self.connection is not None:
+            close_quietly(self.connection)
+            self.connection = None
 
     def close(self) -> None:
-        if self.connection is not None:
-            try:
-                self.connection.close()
-            except Exception:  # already broken; nothing more to release
-                log.debug("closing a broken broker connection", exc_info=True)
-            self.connection = None
+        with self.writing:
+            self._close()

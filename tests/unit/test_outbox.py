@@ -1,32 +1,82 @@
-"""The outbox relay's confirm bookkeeping: which published events the broker has confirmed."""
+"""The outbox publisher's confirm bookkeeping (which sent events the broker has confirmed,
+how many it refused), and a worker's send to a broker that stopped reading."""
 
-from servicekit.outbox import ConfirmedPublisher
+import eventlet
+import pytest
+from sqlalchemy import MetaData
+
+from servicekit.database import kit_tables
+from servicekit.outbox import ConfirmedPublisher, OutboxRelay
 
 
 def publisher_waiting_for(*tags: int) -> ConfirmedPublisher:
     publisher = ConfirmedPublisher("amqp://unused/")
-    publisher.unconfirmed = set(tags)
+    publisher.unconfirmed = {tag: {"event_id": f"e{tag}"} for tag in tags}
     return publisher
+
+
+def collected(publisher: ConfirmedPublisher) -> tuple[list[str], int]:
+    # nothing is left unconfirmed in these tests, so this reads nothing from a broker
+    confirmed, refused = publisher.collect_confirmed()
+    return [envelope["event_id"] for envelope in confirmed], refused
 
 
 def test_a_multiple_ack_confirms_every_event_up_to_its_tag():
     publisher = publisher_waiting_for(1, 2, 3, 4, 5)
     publisher._acked(3, multiple=True)
-    assert publisher.unconfirmed == {4, 5}
-    assert not publisher.refused
+    assert set(publisher.unconfirmed) == {4, 5}
+    publisher._acked(5, multiple=True)
+    assert collected(publisher) == (["e1", "e2", "e3", "e4", "e5"], 0)
 
 
 def test_a_single_ack_confirms_that_event_only_even_out_of_order():
     publisher = publisher_waiting_for(1, 2, 3)
     publisher._acked(2, multiple=False)
-    assert publisher.unconfirmed == {1, 3}
+    assert set(publisher.unconfirmed) == {1, 3}
     publisher._acked(1, multiple=False)
     publisher._acked(3, multiple=False)
-    assert publisher.unconfirmed == set()
+    assert collected(publisher) == (["e2", "e1", "e3"], 0)
 
 
-def test_a_nack_fails_the_round_whatever_else_was_confirmed():
-    publisher = publisher_waiting_for(1, 2)
+def test_a_nack_counts_as_refused_and_the_confirmed_ones_still_come_back():
+    publisher = publisher_waiting_for(1, 2, 3)
     publisher._acked(1, multiple=False)
-    publisher._nacked(2, multiple=False)
-    assert publisher.refused
+    publisher._nacked(3, multiple=True)
+    assert collected(publisher) == (["e1"], 2)
+    # collected once: the next round starts from nothing
+    assert collected(publisher) == ([], 0)
+
+
+class StalledBroker:
+    """A publisher whose broker stopped reading (a memory alarm, flow control): sends hang."""
+
+    def __init__(self):
+        self.finished = False
+
+    def send(self, envelopes):
+        eventlet.sleep(30)
+        self.finished = True
+
+
+def test_a_worker_gives_up_sending_to_a_stalled_broker_and_leaves_it_to_the_relay():
+    relay = OutboxRelay("gateway", kit_tables(MetaData()))
+    relay.publisher = StalledBroker()
+    relay.running = relay.workers_send = True
+    relay.send_within = 0.05
+
+    relay.send_committed([{"envelope": {"event_id": "e1"}}], committed_at=0.0)
+
+    assert not relay.publisher.finished  # the send was cut short, the worker went on
+    assert not relay.workers_send  # until the relay reaches the broker again
+
+
+def test_a_timeout_that_is_not_the_send_s_own_is_not_swallowed():
+    relay = OutboxRelay("gateway", kit_tables(MetaData()))
+    relay.publisher = StalledBroker()
+    relay.running = relay.workers_send = True
+
+    outer = eventlet.Timeout(0.05)
+    with pytest.raises(eventlet.Timeout) as raised:
+        relay.send_committed([{"envelope": {"event_id": "e1"}}], committed_at=0.0)
+    outer.cancel()
+    assert raised.value is outer

@@ -8,10 +8,11 @@ escalation timer queue up instead of deadlocking.
 
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import insert, literal, select, update
 from sqlalchemy.orm import Session
 
 from servicekit import errors, outbox, settings
+from servicekit.database import values_set
 from servicekit.pages import page
 from services.complaints import domain, tracking_codes
 from services.complaints.models import KIT, Complaint, DispatchOrder, FormLine, StaffMember
@@ -47,17 +48,16 @@ def file_complaint(session: Session, data: dict, actor: dict | None, now: dateti
         due_at=intake.due_at,
         updated_at=now,
     )
-    session.add(complaint)
-    session.flush()
-    received = _write_line(
-        session,
-        complaint,
-        "receive",
-        now,
-        actor,
-        reason=intake.description,
+    received = FormLine(
         at=intake.received_at,
+        action="receive",
+        by=domain.by(actor),
+        recipient=owner,
+        reason=intake.description,
+        status=domain.OPEN,
     )
+    complaint.id, received.id = _insert_with_first_line(session, complaint, received)
+    received.complaint_id = complaint.id
     outbox.record(
         session,
         KIT,
@@ -77,6 +77,22 @@ def file_complaint(session: Session, data: dict, actor: dict | None, now: dateti
         "form": [line_as_dict(received)],
         "dispatch_orders": [],
     }
+
+
+def _insert_with_first_line(session: Session, complaint: Complaint, line: FormLine):
+    """Write a new complaint and the first line of its form in one statement, through the
+    tables (the objects stay out of the session, which has nothing else to write); their
+    ids. Intake is the service's busiest write, and the unit of work was a third of its
+    CPU."""
+    complaints, lines = Complaint.__table__, FormLine.__table__
+    new = insert(complaints).values(values_set(complaint)).returning(complaints.c.id).cte("new")
+    first_line = {key: literal(value, lines.c[key].type) for key, value in values_set(line).items()}
+    row = session.execute(
+        insert(lines)
+        .from_select(["complaint_id", *first_line], select(new.c.id, *first_line.values()))
+        .returning(lines.c.complaint_id, lines.c.id)
+    ).one()
+    return row.complaint_id, row.id
 
 
 # --- actions -----------------------------------------------------------------------------

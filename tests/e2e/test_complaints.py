@@ -81,6 +81,9 @@ def test_the_whole_life_of_a_complaint(suite):
     )
     assert (due.hour, due.minute, due.second) == (23, 59, 59)
 
+    # the answer to the filing is what the complaint reads as afterwards, its form too
+    assert agent.get(f"/complaints/{cid}").json() == complaint
+
     again = agent.post("/complaints", body, headers={"Idempotency-Key": "call-1"})
     assert again.status_code == 201 and again.json()["id"] == cid
 

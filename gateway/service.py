@@ -20,6 +20,7 @@ from gateway.routes.staff import StaffRoutes
 from gateway.staff import FirstAdmin
 from servicekit import settings
 from servicekit.database import Database
+from servicekit.heap import SteadyHeap
 from servicekit.outbox import OutboxRelay
 from servicekit.rpc import ServiceRpc
 
@@ -45,6 +46,7 @@ class GatewayService(
 
     db = Database("gateway")
     relay = OutboxRelay("gateway", KIT)
+    heap = SteadyHeap()
     first_admin = FirstAdmin()
     rate_limiter = RateLimiter()
     signing_key = auth.SigningKey()

@@ -12,6 +12,7 @@ from nameko.timer import Timer
 from servicekit import errors, settings
 from servicekit.bus import subscribe
 from servicekit.database import Database
+from servicekit.heap import SteadyHeap
 from servicekit.idempotency import handle_each_once, run_command_once
 from servicekit.metrics import JOB_RUNS, HealthRpc, Metrics
 from servicekit.outbox import OutboxRelay
@@ -45,6 +46,7 @@ class ComplaintsService(HealthRpc):
 
     db = Database("complaints")
     relay = OutboxRelay("complaints", KIT)
+    heap = SteadyHeap()
     metrics = Metrics("complaints")
 
     @rpc(expected_exceptions=errors.EXPECTED)

@@ -11,6 +11,7 @@ from sqlalchemy import select
 from servicekit import errors
 from servicekit.bus import subscribe
 from servicekit.database import Database
+from servicekit.heap import SteadyHeap
 from servicekit.idempotency import handle_each_once, run_command_once
 from servicekit.metrics import HealthRpc, Metrics
 from servicekit.outbox import OutboxRelay
@@ -26,6 +27,7 @@ class GuestsService(HealthRpc):
 
     db = Database("guests")
     relay = OutboxRelay("guests", KIT)
+    heap = SteadyHeap()
     metrics = Metrics("guests")
 
     def _once(self, command, key, execute):

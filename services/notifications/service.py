@@ -14,6 +14,7 @@ from servicekit import errors, pages, settings
 from servicekit.bus import subscribe
 from servicekit.database import Database
 from servicekit.events import Event
+from servicekit.heap import SteadyHeap
 from servicekit.idempotency import handle_each_once, handle_once
 from servicekit.metrics import JOB_RUNS, HealthRpc, Metrics
 from servicekit.outbox import OutboxRelay
@@ -31,6 +32,7 @@ class NotificationsService(HealthRpc):
 
     db = Database("notifications")
     relay = OutboxRelay("notifications", KIT)
+    heap = SteadyHeap()
     courier = Courier("notifications")
     metrics = Metrics("notifications")
 

@@ -19,6 +19,7 @@ from servicekit import errors, settings
 from servicekit.bus import subscribe
 from servicekit.database import Database, translate_unavailable
 from servicekit.events import Event
+from servicekit.heap import SteadyHeap
 from servicekit.idempotency import handle_each_once, run_command_once
 from servicekit.metrics import JOB_RUNS, HealthRpc, Metrics
 from servicekit.outbox import OutboxRelay
@@ -52,6 +53,7 @@ class ReservationsService(HealthRpc):
 
     db = Database("reservations")
     relay = OutboxRelay("reservations", KIT)
+    heap = SteadyHeap()
     metrics = Metrics("reservations")
     guests = ServiceRpc("guests", expiration=GUESTS_TIMEOUT)
 

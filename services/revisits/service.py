@@ -10,6 +10,7 @@ from nameko.timer import timer
 from servicekit import errors
 from servicekit.bus import subscribe
 from servicekit.database import Database
+from servicekit.heap import SteadyHeap
 from servicekit.idempotency import handle_each_once, handle_once, run_command_once
 from servicekit.metrics import JOB_RUNS, HealthRpc, Metrics
 from servicekit.outbox import OutboxRelay
@@ -33,6 +34,7 @@ class RevisitsService(HealthRpc):
 
     db = Database("revisits")
     relay = OutboxRelay("revisits", KIT)
+    heap = SteadyHeap()
     metrics = Metrics("revisits")
     complaints = ServiceRpc("complaints", expiration=followups.FILING_TIMEOUT)
 

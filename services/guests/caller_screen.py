@@ -400,33 +400,3 @@ def _answer_promise(session: Session, d: dict[str, Any]) -> None:
             where=PromisedResponse.answered_at.is_(None),
         )
     )
-
-
-def _complaint_dict(c: OpenComplaint, now: datetime) -> dict:
-    return {
-        "complaint_id": c.complaint_id,
-        "tracking_code": c.tracking_code,
-        "status": c.status,
-        "department": c.department,
-        "summary": c.summary,
-        "received_at": _iso(c.received_at),
-        "due_at": _iso(c.due_at),
-        "overdue": c.due_at is not None and c.due_at < now,
-        "ref": f"complaints/{c.complaint_id}",
-    }
-
-
-def _promise_dict(p: PromisedResponse, now: datetime) -> dict:
-    return {
-        "revisit_id": p.revisit_id,
-        "department": p.department,
-        "text": p.text,
-        "respond_by": _iso(p.respond_by),
-        "promised_at": _iso(p.promised_at),
-        "overdue": p.respond_by < now,
-        "ref": f"revisits/{p.revisit_id}",
-    }
-
-
-def _iso(value: datetime | None) -> str | None:
-    return value.isoformat() if value is not None else None

@@ -318,19 +318,6 @@ def dead_letter_counts(amqp_uri: str, consumer: str | None = None) -> dict[str, 
     return counts
 
 
-def wait_for_broker(amqp_uri: str, seconds: float) -> None:
-    deadline = time.monotonic() + seconds
-    while True:
-        try:
-            with Connection(amqp_uri, connect_timeout=2) as conn:
-                conn.ensure_connection(max_retries=1)
-                return
-        except Exception:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.5)
-
-
 def main(argv: list[str]) -> int:
     uri = settings.amqp_uri()
     if argv[:1] == ["declare"]:

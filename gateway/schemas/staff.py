@@ -1,6 +1,7 @@
 from marshmallow import Schema, fields, validate
 
 from gateway.schemas.common import NonBlank, PageQuery, Strict
+from gateway.staff import ROLES
 from servicekit import settings
 
 
@@ -23,9 +24,7 @@ class StaffCreate(Strict):
     )
     password = fields.String(required=True, validate=validate.Length(min=8, max=200))
     name = NonBlank(required=True)
-    role = fields.String(
-        required=True, validate=validate.OneOf(["agent", "manager", "director", "admin"])
-    )
+    role = fields.String(required=True, validate=validate.OneOf(ROLES))
     department = fields.String(allow_none=True, validate=validate.OneOf(settings.departments()))
     email = fields.Email(allow_none=True)
     phone = fields.String(allow_none=True, validate=validate.Length(max=32))
@@ -44,5 +43,5 @@ class Staff(Schema):
 
 
 class StaffQuery(PageQuery):
-    role = fields.String(validate=validate.OneOf(["agent", "manager", "director", "admin"]))
+    role = fields.String(validate=validate.OneOf(ROLES))
     department = fields.String(validate=validate.OneOf(settings.departments()))

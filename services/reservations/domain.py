@@ -28,8 +28,6 @@ TRANSITIONS = {
     "cancel": (("held",), "cancelled"),
     "release": (("held",), "released"),
 }
-# States in which a reservation takes rooms.
-OCCUPYING = ("held", "in_house")
 
 
 def hotel_today(now: datetime, tz: ZoneInfo) -> date:

@@ -1,0 +1,41 @@
+"""The kit's database engine on real PostgreSQL: prepared statements."""
+
+from sqlalchemy import create_engine, text
+
+from servicekit import settings
+from servicekit.database import make_engine, prepared
+
+# a placeholder used twice, and a literal percent sign, which psycopg2 escapes
+ECHO = prepared(
+    text("select cast(:word as text) || '%' || cast(:word as text), cast(:n as int) * 2"),
+    "kit_test_echo",
+)
+PREPARED_HERE = text(
+    "select generic_plans + custom_plans from pg_prepared_statements where name = 'kit_test_echo'"
+)
+
+
+def test_a_prepared_statement_is_planned_once_per_connection_and_again_on_a_new_one(
+    clean_databases,
+):
+    engine = make_engine(settings.database_url("gateway"), pool_size=1)
+    try:
+        with engine.connect() as conn:
+            first_server = conn.scalar(text("select pg_backend_pid()"))
+            assert conn.execute(ECHO, {"word": "a", "n": 2}).one() == ("a%a", 4)
+            assert conn.execute(ECHO, {"word": "b", "n": 5}).one() == ("b%b", 10)
+            # one statement on this connection, run twice
+            assert conn.execute(PREPARED_HERE).scalars().all() == [2]
+
+        # the server ends the pooled connection (a restart would): the pool replaces it,
+        # and the statement is prepared again on the new one
+        other = create_engine(settings.database_url("gateway"))
+        with other.connect() as conn:
+            assert conn.scalar(text("select pg_terminate_backend(:pid)"), {"pid": first_server})
+        other.dispose()
+        with engine.connect() as conn:
+            assert conn.scalar(text("select pg_backend_pid()")) != first_server
+            assert conn.execute(ECHO, {"word": "c", "n": 1}).one() == ("c%c", 2)
+            assert conn.execute(PREPARED_HERE).scalars().all() == [1]
+    finally:
+        engine.dispose()

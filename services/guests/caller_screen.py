@@ -23,7 +23,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
 from servicekit import errors
-from servicekit.database import prepared
+from servicekit.database import prepared, without_transaction
 from servicekit.events import Event
 from services.guests import domain
 from services.guests.models import Guest, HistoryLine, OpenComplaint, PromisedResponse
@@ -269,15 +269,19 @@ _TIMES = {
 def screen(session: Session, raw_phone: str, now: datetime, limit: int = HISTORY_LIMIT) -> dict:
     """What the agent sees when `raw_phone` calls."""
     phone = domain.normalise_phone(raw_phone)
-    guest, history, complaints, promises = session.execute(
-        _SCREEN,
-        {
-            "phone": phone,
-            "limit": limit,
-            "now": now,
-            "shown_since": now - OVERDUE_PROMISE_SHOWN_FOR,
-        },
-    ).one()
+    guest, history, complaints, promises = (
+        without_transaction(session)
+        .execute(
+            _SCREEN,
+            {
+                "phone": phone,
+                "limit": limit,
+                "now": now,
+                "shown_since": now - OVERDUE_PROMISE_SHOWN_FOR,
+            },
+        )
+        .one()
+    )
     parts = {
         "guest": [guest] if guest else [],
         "history": history,

@@ -170,10 +170,19 @@ rpc = Rpc.decorator
 
 
 class ReplyListener(nameko_rpc.ReplyListener):
-    """nameko's, except when the broker lost the reply queue (it is not durable, so a broker
-    restart does) while calls still waited on it: nameko's raises and so stops the whole
-    container; this one answers those calls `Unavailable` (503 at the gateway) and goes on.
+    """nameko's, except:
+
+    - when the broker lost the reply queue (it is not durable, so a broker restart does)
+      while calls still waited on it, nameko's raises and so stops the whole container;
+      this one answers those calls `Unavailable` (503 at the gateway) and goes on;
+    - replies are not acknowledged (the broker counts them delivered as it sends them): a
+      reply only this process can take has nowhere to go back to, so the ack was a message
+      to the broker for every call that bought nothing.
     """
+
+    def setup(self):
+        super().setup()
+        self.consumer.consumer_options["no_ack"] = True
 
     def check_for_lost_replies(self):
         try:

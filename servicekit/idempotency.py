@@ -36,11 +36,12 @@ def handle_once(
     batch (published twice) is applied once.
     """
     with session.begin():
+        # the rows given apart from the statement: one INSERT, compiled once
         handled = session.execute(
             insert(kit.handled_events)
-            .values([{"event_id": event.event_id, "type": event.type} for event in batch])
             .on_conflict_do_nothing(index_elements=["event_id"])
-            .returning(kit.handled_events.c.event_id)
+            .returning(kit.handled_events.c.event_id),
+            [{"event_id": event.event_id, "type": event.type} for event in batch],
         )
         first_time = set(handled.scalars())
         fresh = []

@@ -65,8 +65,9 @@ def _write_pending(session: Session) -> None:
     for table, rows in pending.items():
         # The last statement before COMMIT: its clock is the event's commit, give or take
         # a round trip (`now()` would be when the transaction began).
-        created_at = func.clock_timestamp()
-        session.execute(table.insert().values([{**row, "created_at": created_at} for row in rows]))
+        # Rows given apart from the statement: SQLAlchemy writes them into one INSERT from
+        # a statement compiled once, where one built with `.values([...])` is compiled anew.
+        session.execute(table.insert().values(created_at=func.clock_timestamp()), rows)
     if pending:
         session.info[_COMMITTING] = (pending, time.monotonic())
 

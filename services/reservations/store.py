@@ -132,7 +132,14 @@ def availability(session: Session, arrival: date, nights: int, rooms: int) -> li
 def _take_rooms(session: Session, room_type: RoomType, nights: list[date], rooms: int) -> None:
     """Add `rooms` to every night of the stay in one statement, which takes the nights'
     rows in date order (as every booking does); the CHECK refuses a night that is full."""
-    statement = insert(ROOM_NIGHTS).values(
+    statement = insert(ROOM_NIGHTS)
+    # the nights given apart from the statement: SQLAlchemy writes them, in this order,
+    # into one INSERT compiled once (built with `.values([...])` it is compiled every time)
+    session.execute(
+        statement.on_conflict_do_update(
+            index_elements=[ROOM_NIGHTS.c.room_type_id, ROOM_NIGHTS.c.night],
+            set_={"booked": ROOM_NIGHTS.c.booked + statement.excluded.booked},
+        ),
         [
             {
                 "room_type_id": room_type.id,
@@ -141,13 +148,7 @@ def _take_rooms(session: Session, room_type: RoomType, nights: list[date], rooms
                 "booked": rooms,
             }
             for night in sorted(nights)
-        ]
-    )
-    session.execute(
-        statement.on_conflict_do_update(
-            index_elements=[ROOM_NIGHTS.c.room_type_id, ROOM_NIGHTS.c.night],
-            set_={"booked": ROOM_NIGHTS.c.booked + rooms},
-        )
+        ],
     )
 
 

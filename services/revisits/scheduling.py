@@ -182,14 +182,12 @@ def _scheduled(session: Session, one_per: str, revisits: list[dict]) -> None:
         return
     planned = session.execute(
         insert(REVISITS)
-        .values(
-            [
-                {**revisit, "planned_date": revisit["due_date"], "status": "due", "attempts": 0}
-                for revisit in revisits
-            ]
-        )
         .on_conflict_do_nothing(index_elements=[one_per])
-        .returning(REVISITS.c.id, REVISITS.c[one_per])
+        .returning(REVISITS.c.id, REVISITS.c[one_per]),
+        [
+            {**revisit, "planned_date": revisit["due_date"], "status": "due", "attempts": 0}
+            for revisit in revisits
+        ],
     )
     by_ref = {revisit[one_per]: revisit for revisit in revisits}
     for revisit_id, ref in planned:

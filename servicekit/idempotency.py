@@ -4,10 +4,11 @@ Both record themselves in the same transaction as their effects, so a crash betw
 effect and the record cannot happen: either both commit, or neither.
 """
 
+import functools
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Table, bindparam, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -90,7 +91,7 @@ def run_command_once(
         return stored
     result = execute()
     try:
-        session.execute(insert(kit.commands).values(key=key, command=command, result=result))
+        session.execute(_record(kit.commands), {"key": key, "command": command, "result": result})
         session.commit()
     except IntegrityError:
         session.rollback()
@@ -103,7 +104,18 @@ def run_command_once(
 
 def _stored_result(session: Session, kit: KitTables, command: str, key: str) -> Any:
     return session.execute(
-        select(kit.commands.c.result).where(
-            kit.commands.c.key == key, kit.commands.c.command == command
-        )
+        _stored(kit.commands), {"key": key, "command": command}
     ).scalar_one_or_none()
+
+
+# Made once for each service's table: building them for every command cost CPU too.
+@functools.cache
+def _record(commands: Table):
+    return insert(commands)
+
+
+@functools.cache
+def _stored(commands: Table):
+    return select(commands.c.result).where(
+        commands.c.key == bindparam("key"), commands.c.command == bindparam("command")
+    )

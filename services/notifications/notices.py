@@ -259,6 +259,14 @@ def _birthday_key(year: int, guest_id):
 # --- writing them ----------------------------------------------------------------------
 
 
+# Made once: building the statement for every draft cost more than running it.
+_QUEUE = (
+    insert(NOTIFICATIONS)
+    .on_conflict_do_nothing(index_elements=["dedupe_key"])
+    .returning(NOTIFICATIONS.c.id)
+)
+
+
 def issue(
     session: Session,
     drafts: list[Draft],
@@ -275,26 +283,24 @@ def issue(
         language = draft.recipient.language
         subject, body = templates.render(draft.kind, language, draft.context)
         notification_id = session.scalar(
-            insert(NOTIFICATIONS)
-            .values(
-                dedupe_key=dedupe_key(cause, draft.recipient),
-                kind=draft.kind,
-                channel=route.channel,
-                to=route.to,
-                language=language,
-                guest_id=draft.recipient.guest_id,
-                staff_id=draft.recipient.staff_id,
-                subject=subject[:300],
-                body=body,
-                ref=draft.ref,
-                event_id=event_id,
-                status="queued",
-                attempts=0,
+            _QUEUE,
+            {
+                "dedupe_key": dedupe_key(cause, draft.recipient),
+                "kind": draft.kind,
+                "channel": route.channel,
+                "to": route.to,
+                "language": language,
+                "guest_id": draft.recipient.guest_id,
+                "staff_id": draft.recipient.staff_id,
+                "subject": subject[:300],
+                "body": body,
+                "ref": draft.ref,
+                "event_id": event_id,
+                "status": "queued",
+                "attempts": 0,
                 # a call task waits for an agent; everything else for the courier, now
-                next_attempt_at=None if route.channel == "phone" else now,
-            )
-            .on_conflict_do_nothing(index_elements=["dedupe_key"])
-            .returning(NOTIFICATIONS.c.id)
+                "next_attempt_at": None if route.channel == "phone" else now,
+            },
         )
         if notification_id is not None:
             written.append(notification_id)

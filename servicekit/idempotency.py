@@ -37,11 +37,8 @@ def handle_once(
     batch (published twice) is applied once.
     """
     with session.begin():
-        # the rows given apart from the statement: one INSERT, compiled once
         handled = session.execute(
-            insert(kit.handled_events)
-            .on_conflict_do_nothing(index_elements=["event_id"])
-            .returning(kit.handled_events.c.event_id),
+            _mark_handled(kit.handled_events),
             [{"event_id": event.event_id, "type": event.type} for event in batch],
         )
         first_time = set(handled.scalars())
@@ -108,7 +105,18 @@ def _stored_result(session: Session, kit: KitTables, command: str, key: str) -> 
     ).scalar_one_or_none()
 
 
-# Made once for each service's table: building them for every command cost CPU too.
+# Made once for each service's table (building them for every batch and command cost CPU
+# too); a batch's rows are given apart from the statement, which SQLAlchemy then writes
+# as one INSERT, compiled once.
+@functools.cache
+def _mark_handled(handled_events: Table):
+    return (
+        insert(handled_events)
+        .on_conflict_do_nothing(index_elements=["event_id"])
+        .returning(handled_events.c.event_id)
+    )
+
+
 @functools.cache
 def _record(commands: Table):
     return insert(commands)

@@ -14,6 +14,7 @@ Replicas take turns through a PostgreSQL advisory lock.
 Delivery is at least once; consumers are idempotent on `event_id`.
 """
 
+import functools
 import logging
 import time
 import zlib
@@ -65,11 +66,17 @@ def _write_pending(session: Session) -> None:
     for table, rows in pending.items():
         # The last statement before COMMIT: its clock is the event's commit, give or take
         # a round trip (`now()` would be when the transaction began).
-        # Rows given apart from the statement: SQLAlchemy writes them into one INSERT from
-        # a statement compiled once, where one built with `.values([...])` is compiled anew.
-        session.execute(table.insert().values(created_at=func.clock_timestamp()), rows)
+        session.execute(_write(table), rows)
     if pending:
         session.info[_COMMITTING] = (pending, time.monotonic())
+
+
+@functools.cache
+def _write(outbox: Table):
+    """The outbox's INSERT, made once; the rows are given apart from it, so SQLAlchemy
+    writes them into one INSERT compiled once (one built with `.values([...])` is
+    compiled for every commit)."""
+    return outbox.insert().values(created_at=func.clock_timestamp())
 
 
 @event.listens_for(Session, "after_commit")

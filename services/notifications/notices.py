@@ -7,7 +7,7 @@ courier (`delivery.py`) does that after the commit.
 
 from datetime import date, datetime
 
-from sqlalchemy import String, cast, extract, literal, or_, select, tuple_
+from sqlalchemy import String, bindparam, cast, extract, literal, or_, select, tuple_
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
@@ -97,7 +97,11 @@ def guests_of(session: Session, events: list[Event]) -> list[Guest]:
     ids = {event.data.get("guest_id") for event in events} - {None}
     if not ids:
         return []
-    return list(session.scalars(select(Guest).where(Guest.guest_id.in_(ids))))
+    return list(session.scalars(_GUESTS_OF, {"ids": list(ids)}))
+
+
+# made once, the ids given at each run
+_GUESTS_OF = select(Guest).where(Guest.guest_id.in_(bindparam("ids", expanding=True)))
 
 
 def guest_recipient(

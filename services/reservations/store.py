@@ -10,7 +10,7 @@ from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -264,9 +264,7 @@ def book(
     domain.check_stay(arrival, nights, rooms, domain.hotel_today(now, tz))
     if request["payment_method"] not in PAYMENT_METHODS:
         raise errors.ValidationFailed.on("payment_method", " or ".join(PAYMENT_METHODS))
-    room_type = session.scalar(
-        select(RoomType).where(RoomType.code == request["room_type"]).with_for_update(read=True)
-    )
+    room_type = session.scalar(_ROOM_TYPE_TO_BOOK, {"code": request["room_type"]})
     if room_type is None:
         raise errors.ValidationFailed.on("room_type", f"no room type {request['room_type']}")
     hold = domain.hold_until(arrival, request.get("hold_until"), now, tz, hold_time)
@@ -357,7 +355,12 @@ class CodeTaken(Exception):
     """The reservation code drawn is someone else's: the booking is tried again whole."""
 
 
-# made once (the values come with each booking): building it per booking cost CPU too
+# Made once, the values given with each booking: building them per booking cost CPU too.
+# The room type is shared-locked so that no change to it (its rooms, its price) slips in
+# between reading it and taking its nights.
+_ROOM_TYPE_TO_BOOK = (
+    select(RoomType).where(RoomType.code == bindparam("code")).with_for_update(read=True)
+)
 _INSERT_RESERVATION = insert(RESERVATIONS).returning(
     RESERVATIONS.c.id, RESERVATIONS.c.created_at, RESERVATIONS.c.updated_at
 )

@@ -28,6 +28,7 @@ from sqlalchemy import (
     inspect,
     text,
 )
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects.postgresql import UUID
 from sqlalchemy.exc import DBAPIError, DisconnectionError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
@@ -122,8 +123,15 @@ def prepared(statement: Executable, name: str) -> Executable:
     AS ...`, every run sends `EXECUTE name(...)`. PostgreSQL plans again by itself when a
     table it reads changes. Needs session-level connections (a transaction-mode pooler such
     as PgBouncer's does not keep prepared statements), which is how the services connect.
+    A name stands for one statement: a connection would run the first one prepared under it.
     """
+    sql = str(statement.compile(dialect=postgresql.dialect()))
+    if _PREPARED.setdefault(name, sql) != sql:
+        raise ValueError(f"another statement is already prepared as {name!r}")
     return statement.execution_options(prepared_as=name)
+
+
+_PREPARED: dict[str, str] = {}
 
 
 # psycopg2's placeholders, and its escaped percent sign

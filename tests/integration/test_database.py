@@ -1,6 +1,7 @@
 """The kit's database engine on real PostgreSQL: prepared statements, reading outside a
 transaction."""
 
+import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.orm import Session
 
@@ -72,3 +73,10 @@ def test_a_session_reads_without_a_transaction_and_its_connection_gets_them_back
             assert session.scalar(IN_A_TRANSACTION)
     finally:
         engine.dispose()
+
+
+def test_a_name_stands_for_one_prepared_statement():
+    again = prepared(text(str(ECHO)), "kit_test_echo")  # the same statement: no harm
+    assert again.get_execution_options()["prepared_as"] == "kit_test_echo"
+    with pytest.raises(ValueError, match="kit_test_echo"):
+        prepared(text("select 1"), "kit_test_echo")

@@ -168,30 +168,41 @@ def history_line(event: Event) -> Line | None:
     return LINES[event.type](event)
 
 
-def project(session: Session, event: Event) -> None:
-    """Project one event into the screen's tables (the caller makes it happen once)."""
+def project(session: Session, events: list[Event]) -> None:
+    """Project a batch of events into the screen's tables (the caller makes each happen
+    once): what is open as each event tells it, and the batch's history lines in one INSERT
+    through their table (the ORM's unit of work cost more than the statement)."""
+    lines = [line for event in events if (line := _project(session, event)) is not None]
+    if lines:
+        session.execute(_WRITE_LINES, lines)
+
+
+_WRITE_LINES = insert(HistoryLine.__table__)
+
+
+def _project(session: Session, event: Event) -> dict | None:
+    """Track what `event` opens or closes; its history line's row, if it adds one."""
     guest_id, phone = _whose(session, event.data)
     if guest_id is None and phone is None:
-        return  # about nobody we could ever show on a screen
-    line = history_line(event)
-    if line is not None:
-        session.add(
-            HistoryLine(
-                guest_id=guest_id,
-                phone=phone,
-                at=line.at,
-                kind=line.kind,
-                event=event.type,
-                summary=line.summary,
-                ref=line.ref,
-            )
-        )
+        return None  # about nobody we could ever show on a screen
     if event.type in COMPLAINT_STATUS:
         _track_complaint(session, event, guest_id, phone)
     elif event.type == "response_promised":
         _track_promise(session, event.data)
     elif event.type == "item_signed_off":
         _answer_promise(session, event.data)
+    line = history_line(event)
+    if line is None:
+        return None
+    return {
+        "guest_id": guest_id,
+        "phone": phone,
+        "at": line.at,
+        "kind": line.kind,
+        "event": event.type,
+        "summary": line.summary,
+        "ref": line.ref,
+    }
 
 
 # The whole screen in one round trip: the guest's file, the newest history lines and what
@@ -373,9 +384,7 @@ def _track_complaint(
         "resolved_at": d["at"] if resolves else None,
         **({column: d[column] for column in _FILED_DETAILS} if filed else {}),
     }
-    # On the connection, not the session: the session would first flush the batch's
-    # history lines one by one, where the commit writes them in one INSERT.
-    session.connection().execute(_COMPLAINT_UPSERTS[filed, resolves], values)
+    session.execute(_COMPLAINT_UPSERTS[filed, resolves], values)
 
 
 def _track_promise(session: Session, d: dict[str, Any]) -> None:

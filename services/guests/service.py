@@ -12,7 +12,7 @@ from servicekit import errors
 from servicekit.bus import subscribe
 from servicekit.database import Database
 from servicekit.heap import SteadyHeap
-from servicekit.idempotency import handle_each_once, run_command_once
+from servicekit.idempotency import handle_once, run_command_once
 from servicekit.metrics import HealthRpc, Metrics
 from servicekit.outbox import OutboxRelay
 from servicekit.rpc import rpc
@@ -109,7 +109,7 @@ class GuestsService(HealthRpc):
     # --- the caller screen's projection: one handler per event the screen shows ------
 
     def _project(self, events):
-        handle_each_once(self.db, KIT, events, caller_screen.project)
+        handle_once(self.db, KIT, events, caller_screen.project)
 
     @subscribe("reservation_held")
     def on_reservation_held(self, events):

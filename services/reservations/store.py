@@ -188,13 +188,13 @@ def remember_guest(session: Session, event: Event) -> None:
 
 def known_guest(session: Session, guest_id: int) -> dict | None:
     # a plain row, not an ORM object: a booking only reads the guest's details
-    guest = GUESTS.c
-    row = session.execute(
-        select(
-            guest.guest_id.label("id"), guest.name, guest.language, guest.phone, guest.email
-        ).where(guest.guest_id == guest_id)
-    ).one_or_none()
+    row = session.execute(_KNOWN_GUEST, {"guest_id": guest_id}).one_or_none()
     return None if row is None else row._asdict()
+
+
+_KNOWN_GUEST = select(
+    GUESTS.c.guest_id.label("id"), GUESTS.c.name, GUESTS.c.language, GUESTS.c.phone, GUESTS.c.email
+).where(GUESTS.c.guest_id == bindparam("guest_id"))
 
 
 # --- reservations --------------------------------------------------------------------

@@ -94,6 +94,11 @@ def event_latency(cfg: BenchConfig, since: datetime, wait: float = 30) -> dict:
     is its row's time, when its transaction began: a few milliseconds short of its commit.
     Waits up to `wait` seconds for the events still on their way; those that never
     arrive are counted as `missing`.
+
+    The way to the revisit is also split in two legs (`revisit_legs`): to the start of the
+    revisits service's transaction that handled the event (its `handled_events` row, written
+    by that transaction's first statement with the transaction's clock), and that
+    transaction itself, to the revisit's commit.
     """
     by_complaint = (
         "select (envelope->'data'->>'complaint_id')::bigint, created_at from outbox "
@@ -118,10 +123,36 @@ def event_latency(cfg: BenchConfig, since: datetime, wait: float = 30) -> dict:
         ):
             break
         time.sleep(1)
+    complaint_of = dict(
+        _rows(
+            cfg,
+            "complaints",
+            "select event_id::text, (envelope->'data'->>'complaint_id')::bigint from outbox "
+            "where type = %s and created_at >= %s",
+            since,
+            "complaint_filed",
+        )
+    )
+    handled = {
+        complaint_of[event_id]: at
+        for event_id, at in _rows(
+            cfg,
+            "revisits",
+            "select event_id::text, handled_at from handled_events "
+            "where type = %s and handled_at >= %s",
+            since,
+            "complaint_filed",
+        )
+        if event_id in complaint_of
+    }
     return {
         "complaints": len(filed),
         "revisit_scheduled": _latencies(filed, revisits),
         "notification_written": _latencies(filed, notices),
+        "revisit_legs": {
+            "delivered": _latencies(filed, handled),
+            "handled": _latencies(handled, revisits),
+        },
     }
 
 

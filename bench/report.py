@@ -11,6 +11,8 @@ from bench.config import RESULTS, BenchConfig
 BOOKINGS_RATIO_TARGET = 0.10
 CALLER_SCREEN_P99_MS = 50
 EVENT_P99_MS = 100
+# what the event-latency target is about: from a complaint's commit to these
+EVENT_ENDS = ("revisit_scheduled", "notification_written")
 RSS_GROWTH_LIMIT = 0.10
 
 
@@ -50,8 +52,7 @@ def targets(results: dict) -> dict[str, bool]:
     if "event_latency" in results:
         met["event latency p99 <= 100 ms"] = all(
             e.get("p99_ms", float("inf")) <= EVENT_P99_MS and not e.get("missing")
-            for k, e in results["event_latency"].items()
-            if isinstance(e, dict)
+            for e in (results["event_latency"][key] for key in EVENT_ENDS)
         )
     if "memory_growth" in results:
         met["no service's RSS grows > 10%"] = not any(
@@ -83,11 +84,13 @@ def table(results: dict) -> str:
     if "event_latency" in results:
         lines.append("")
         lines.append(f"{'event latency (complaint committed ->)':<40}{'p50 ms':>9}{'p99 ms':>9}")
-        for key, label in (
-            ("revisit_scheduled", "revisit scheduled"),
-            ("notification_written", "notification written"),
+        latency = results["event_latency"]
+        for label, e in (
+            ("revisit scheduled", latency["revisit_scheduled"]),
+            ("  of it: delivered to revisits", latency["revisit_legs"]["delivered"]),
+            ("  of it: revisits' transaction", latency["revisit_legs"]["handled"]),
+            ("notification written", latency["notification_written"]),
         ):
-            e = results["event_latency"][key]
             missing = f"   ({e['missing']} missing)" if e.get("missing") else ""
             lines.append(
                 f"{label:<40}{e.get('p50_ms', float('nan')):>9.1f}"

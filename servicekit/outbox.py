@@ -18,6 +18,7 @@ import functools
 import logging
 import time
 import zlib
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -269,40 +270,54 @@ class ConfirmedPublisher:
         self.confirm_timeout = confirm_timeout
         self.connection: Connection | None = None
         self.writing = Semaphore()
-        self.unconfirmed: dict[int, dict] = {}  # by delivery tag
+        self.sent = 0  # delivery tags handed out on the current connection
+        self.unconfirmed: dict[int, dict] = {}  # by delivery tag, oldest first
         self.confirmed: list[dict] = []
         self.refused = 0
 
     def send(self, envelopes: list[dict]) -> None:
         """Send `envelopes` without waiting for the broker."""
+        with self._writing():
+            producer = self._connected()
+            for envelope in envelopes:
+                self.sent += 1
+                self.unconfirmed[self.sent] = envelope
+                producer.publish(
+                    envelope,
+                    exchange=bus.source_exchange(envelope["source"]).name,
+                    routing_key=envelope["type"],
+                    message_id=envelope["event_id"],
+                    serializer="json",
+                    delivery_mode=2,
+                )
+
+    def connect(self) -> None:
+        with self._writing():
+            self._connected()
+
+    @contextmanager
+    def _writing(self):
+        # one writer at a time; a failed write drops the connection
         with self.writing:
             try:
-                producer = self._connected()
-                for envelope in envelopes:
-                    self.sent += 1
-                    self.unconfirmed[self.sent] = envelope
-                    producer.publish(
-                        envelope,
-                        exchange=bus.source_exchange(envelope["source"]).name,
-                        routing_key=envelope["type"],
-                        message_id=envelope["event_id"],
-                        serializer="json",
-                        delivery_mode=2,
-                    )
+                yield
             except BaseException:
                 self._close()
                 raise
 
     def collect_confirmed(self) -> tuple[list[dict], int]:
-        """Wait until the broker has answered for every event sent: the envelopes it
-        confirmed, and how many it refused.
+        """Wait until the broker has answered for every event sent so far: the envelopes it
+        confirmed, and how many it refused. Events workers send meanwhile are collected
+        next time if not answered yet (waiting for them too could last as long as they
+        keep coming).
 
         Raises `PublishRefused` if it has not answered in time, dropping the connection
         with every event not yet collected (their rows are published again).
         """
+        sent_before = self.sent
         deadline = time.monotonic() + self.confirm_timeout
         try:
-            while self.unconfirmed:
+            while next(iter(self.unconfirmed), sent_before + 1) <= sent_before:
                 left = deadline - time.monotonic()
                 if left <= 0:
                     raise PublishRefused(f"{len(self.unconfirmed)} events not confirmed in time")
@@ -313,14 +328,6 @@ class ConfirmedPublisher:
         confirmed, self.confirmed = self.confirmed, []
         refused, self.refused = self.refused, 0
         return confirmed, refused
-
-    def connect(self) -> None:
-        with self.writing:
-            try:
-                self._connected()
-            except BaseException:
-                self._close()
-                raise
 
     def _connected(self) -> Producer:
         if self.connection is None:

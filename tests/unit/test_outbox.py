@@ -11,12 +11,13 @@ from servicekit.outbox import ConfirmedPublisher, OutboxRelay
 
 def publisher_waiting_for(*tags: int) -> ConfirmedPublisher:
     publisher = ConfirmedPublisher("amqp://unused/")
+    publisher.sent = max(tags)
     publisher.unconfirmed = {tag: {"event_id": f"e{tag}"} for tag in tags}
     return publisher
 
 
 def collected(publisher: ConfirmedPublisher) -> tuple[list[str], int]:
-    # nothing is left unconfirmed in these tests, so this reads nothing from a broker
+    # reads from the broker only while something sent before it is unconfirmed
     confirmed, refused = publisher.collect_confirmed()
     return [envelope["event_id"] for envelope in confirmed], refused
 
@@ -45,6 +46,28 @@ def test_a_nack_counts_as_refused_and_the_confirmed_ones_still_come_back():
     assert collected(publisher) == (["e1"], 2)
     # collected once: the next round starts from nothing
     assert collected(publisher) == ([], 0)
+
+
+class BrokerAnsweringWhileWorkersSend:
+    """Each read from the broker brings the confirm of the oldest event sent, while a worker
+    sends one more: under steady load something is always unconfirmed."""
+
+    def __init__(self, publisher: ConfirmedPublisher):
+        self.publisher = publisher
+
+    def drain_events(self, timeout):
+        publisher = self.publisher
+        publisher._acked(next(iter(publisher.unconfirmed)), multiple=False)
+        publisher.sent += 1
+        publisher.unconfirmed[publisher.sent] = {"event_id": f"e{publisher.sent}"}
+
+
+def test_collecting_waits_for_what_was_sent_before_it_not_for_what_keeps_coming():
+    publisher = publisher_waiting_for(1, 2)
+    publisher.confirm_timeout = 0.5
+    publisher.connection = BrokerAnsweringWhileWorkersSend(publisher)
+    assert collected(publisher) == (["e1", "e2"], 0)
+    assert set(publisher.unconfirmed) == {3, 4}  # sent meanwhile: collected next time
 
 
 class StalledBroker:

@@ -26,13 +26,14 @@ import eventlet
 from eventlet.semaphore import Semaphore
 from kombu import Connection, Producer
 from nameko import config
+from psycopg2.extras import Json
 from sqlalchemy import BigInteger, Table, delete, event, func, literal, select, update
 from sqlalchemy.orm import Session
 
 from servicekit import bus, events, settings
 from servicekit.background import WakeableLoop
 from servicekit.connections import close_quietly
-from servicekit.database import KitTables, make_engine
+from servicekit.database import KitTables, make_engine, with_commit
 from servicekit.metrics import OUTBOX_FAILURES, OUTBOX_LAG, OUTBOX_PUBLISHED
 
 log = logging.getLogger(__name__)
@@ -56,7 +57,7 @@ def record(session: Session, kit: KitTables, event_type: str, data: dict[str, An
     session.connection()
     pending = session.info.setdefault(_PENDING, {})
     pending.setdefault(kit.outbox, []).append(
-        {"event_id": body["event_id"], "type": event_type, "envelope": body}
+        {"event_id": body["event_id"], "type": event_type, "envelope": body, "json": Json(body)}
     )
     return body
 
@@ -65,19 +66,23 @@ def record(session: Session, kit: KitTables, event_type: str, data: dict[str, An
 def _write_pending(session: Session) -> None:
     pending = session.info.pop(_PENDING, {})
     for table, rows in pending.items():
-        # The last statement before COMMIT: its clock is the event's commit, give or take
-        # a round trip (`now()` would be when the transaction began).
-        session.execute(_write(table), rows)
+        # Sent with the COMMIT: its clock is the event's commit (`now()` would be when the
+        # transaction began), and the rows cost no round trip of their own.
+        with_commit(
+            session,
+            _write(table) + ", ".join([_ROW] * len(rows)),
+            [value for row in rows for value in (row["event_id"], row["type"], row["json"])],
+        )
     if pending:
         session.info[_COMMITTING] = (pending, time.monotonic())
 
 
 @functools.cache
-def _write(outbox: Table):
-    """The outbox's INSERT, made once; the rows are given apart from it, so SQLAlchemy
-    writes them into one INSERT compiled once (one built with `.values([...])` is
-    compiled for every commit)."""
-    return outbox.insert().values(created_at=func.clock_timestamp())
+def _write(outbox: Table) -> str:
+    return f"INSERT INTO {outbox.name} (event_id, type, envelope, created_at) VALUES "
+
+
+_ROW = "(%s, %s, %s, clock_timestamp())"
 
 
 @event.listens_for(Session, "after_commit")

@@ -1,13 +1,103 @@
-"""The kit's database engine on real PostgreSQL: prepared statements, reading outside a
-transaction."""
+"""The kit's database engine on real PostgreSQL: transactions in fewer round trips,
+prepared statements, reading outside a transaction."""
 
+import psycopg2.extensions
 import pytest
 from sqlalchemy import create_engine, text
-from sqlalchemy.orm import Session
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
 from servicekit import settings
-from servicekit.database import make_engine, prepared, without_transaction
+from servicekit.database import make_engine, prepared, with_commit, without_transaction
 from tests.support import wait_for
+
+
+class _Scratch(DeclarativeBase):
+    pass
+
+
+class Note(_Scratch):
+    """A row of a temporary table of the test's connection."""
+
+    __tablename__ = "kit_notes"
+    __table_args__ = {"prefixes": ["TEMPORARY"]}
+    id: Mapped[int] = mapped_column(primary_key=True)
+    text: Mapped[str]
+
+
+ADD_NOTE = "insert into kit_notes (text) values (%s)"
+NOTES = text("select text from kit_notes order by id")
+
+
+@pytest.fixture
+def engine(clean_databases):
+    """The kit's engine on one connection, which has its own `kit_notes` table."""
+    engine = make_engine(settings.database_url("gateway"), pool_size=1)
+    with engine.connect() as conn:
+        _Scratch.metadata.create_all(conn)
+        conn.commit()
+    yield engine
+    engine.dispose()
+
+
+def _last_query_of(backend: int) -> str:
+    """What the server last received from `backend` in one message, seen from elsewhere."""
+    observer = create_engine(settings.database_url("gateway"))
+    with observer.connect() as conn:
+        query = conn.scalar(
+            text("select query from pg_stat_activity where pid = :pid"), {"pid": backend}
+        )
+    observer.dispose()
+    return query
+
+
+def test_a_transaction_opens_with_its_first_statement_and_commits_with_its_last(engine):
+    with Session(engine) as session:
+        # the server received BEGIN and the statement as one message: one clock for both
+        backend, same_message = session.execute(
+            text("select pg_backend_pid(), now() = statement_timestamp()")
+        ).one()
+        assert same_message
+        assert _last_query_of(backend).startswith("BEGIN; select pg_backend_pid()")
+
+        session.add(Note(text="flushed at the commit"))
+        with_commit(session, ADD_NOTE, ["sent with the commit"])
+        session.commit()
+        assert _last_query_of(backend) == (
+            "insert into kit_notes (text) values ('sent with the commit'); COMMIT"
+        )
+        status = session.connection().connection.dbapi_connection.info.transaction_status
+        assert status == psycopg2.extensions.TRANSACTION_STATUS_IDLE
+    with engine.connect() as conn:
+        assert conn.scalars(NOTES).all() == ["flushed at the commit", "sent with the commit"]
+
+
+def test_a_rollback_or_a_failed_last_statement_leaves_nothing_and_the_connection_works(engine):
+    with Session(engine) as session:
+        session.add(Note(text="rolled back"))
+        session.flush()
+        with_commit(session, ADD_NOTE, ["never sent"])
+        session.rollback()
+
+        session.add(Note(text="lost with the failed commit"))
+        with_commit(session, "insert into kit_notes (text) values (null)", [])
+        with pytest.raises(DBAPIError, match="null value"):
+            session.commit()
+        session.rollback()
+
+        # a failing first statement, sent with its BEGIN
+        with pytest.raises(DBAPIError, match="division by zero"):
+            session.execute(text("select 1 / 0"))
+        session.rollback()
+
+        # a savepoint, and a statement run once per row (its BEGIN goes on its own)
+        with session.begin_nested():
+            session.add(Note(text="in a savepoint"))
+        session.execute(text("insert into kit_notes (text) values (:t)"), [{"t": "a"}, {"t": "b"}])
+        session.commit()
+    with engine.connect() as conn:
+        assert conn.scalars(NOTES).all() == ["in a savepoint", "a", "b"]
+
 
 # a placeholder used twice, and a literal percent sign, which psycopg2 escapes
 ECHO = prepared(
@@ -54,25 +144,22 @@ def test_a_prepared_statement_is_planned_once_per_connection_and_again_on_a_new_
         engine.dispose()
 
 
-# true when the statement runs in a transaction a BEGIN opened before it
-IN_A_TRANSACTION = text("select now() < statement_timestamp()")
+def _in_a_transaction(session: Session) -> bool:
+    """Whether the server says a transaction is open after a statement of `session`."""
+    session.execute(text("select 1"))
+    status = session.connection().connection.dbapi_connection.info.transaction_status
+    return status == psycopg2.extensions.TRANSACTION_STATUS_INTRANS
 
 
-def test_a_session_reads_without_a_transaction_and_its_connection_gets_them_back(
-    clean_databases,
-):
-    engine = make_engine(settings.database_url("gateway"), pool_size=1)
-    try:
-        with Session(engine) as session:
-            assert session.scalar(IN_A_TRANSACTION)
-        with Session(engine) as session:
-            assert not without_transaction(session).scalar(IN_A_TRANSACTION)
-            assert not session.scalar(IN_A_TRANSACTION)
-        # the same pooled connection, transactions as before
-        with Session(engine) as session:
-            assert session.scalar(IN_A_TRANSACTION)
-    finally:
-        engine.dispose()
+def test_a_session_reads_without_a_transaction_and_its_connection_gets_them_back(engine):
+    with Session(engine) as session:
+        assert _in_a_transaction(session)
+    with Session(engine) as session:
+        assert not _in_a_transaction(without_transaction(session))
+        assert not _in_a_transaction(session)
+    # the same pooled connection, transactions as before
+    with Session(engine) as session:
+        assert _in_a_transaction(session)
 
 
 def test_a_name_stands_for_one_prepared_statement():

@@ -133,14 +133,8 @@ def availability(session: Session, arrival: date, nights: int, rooms: int) -> li
 def _take_rooms(session: Session, room_type: RoomType, nights: list[date], rooms: int) -> None:
     """Add `rooms` to every night of the stay in one statement, which takes the nights'
     rows in date order (as every booking does); the CHECK refuses a night that is full."""
-    statement = insert(ROOM_NIGHTS)
-    # the nights given apart from the statement: SQLAlchemy writes them, in this order,
-    # into one INSERT compiled once (built with `.values([...])` it is compiled every time)
     session.execute(
-        statement.on_conflict_do_update(
-            index_elements=[ROOM_NIGHTS.c.room_type_id, ROOM_NIGHTS.c.night],
-            set_={"booked": ROOM_NIGHTS.c.booked + statement.excluded.booked},
-        ),
+        _TAKE_NIGHTS,
         [
             {
                 "room_type_id": room_type.id,
@@ -151,6 +145,19 @@ def _take_rooms(session: Session, room_type: RoomType, nights: list[date], rooms
             for night in sorted(nights)
         ],
     )
+
+
+def _take_nights():
+    statement = insert(ROOM_NIGHTS)
+    return statement.on_conflict_do_update(
+        index_elements=[ROOM_NIGHTS.c.room_type_id, ROOM_NIGHTS.c.night],
+        set_={"booked": ROOM_NIGHTS.c.booked + statement.excluded.booked},
+    ).returning(ROOM_NIGHTS.c.night)
+
+
+# Made once, the nights given apart from it. SQLAlchemy writes them, in this order, into one
+# INSERT only because of the RETURNING: an upsert without one it sends a statement a night.
+_TAKE_NIGHTS = _take_nights()
 
 
 def _free_rooms(session: Session, room_type_id: int, nights: list[date], rooms: int) -> None:

@@ -107,9 +107,9 @@ class _Connection(psycopg2.extensions.connection):
     psycopg2, opens and ends its transactions."""
 
     # what opens a transaction on this connection; None while it is in AUTOCOMMIT
-    begin: bytes | None = b"BEGIN"
+    begin: str | None = "BEGIN"
     # the BEGIN still to send, with the transaction's first statement
-    opening: bytes | None = None
+    opening: str | None = None
     # statements to send with the transaction's COMMIT
     before_commit: list[bytes]
 
@@ -144,9 +144,13 @@ class TransactionsInFewerTrips(PGDialect_psycopg2):
     # except the cursors' methods.
 
     def set_isolation_level(self, dbapi_connection, level):
-        _raw(dbapi_connection).begin = (
-            None if level == "AUTOCOMMIT" else f"BEGIN ISOLATION LEVEL {level}".encode()
-        )
+        if level == "AUTOCOMMIT":
+            begin = None
+        elif level == self.default_isolation_level:
+            begin = "BEGIN"
+        else:
+            begin = f"BEGIN ISOLATION LEVEL {level}"
+        _raw(dbapi_connection).begin = begin
 
     def get_isolation_level(self, dbapi_connection):
         if _raw(dbapi_connection).begin is None:
@@ -163,7 +167,7 @@ class TransactionsInFewerTrips(PGDialect_psycopg2):
     def do_execute(self, cursor, statement, parameters, context=None):
         opening = _take_opening(cursor.connection)
         if opening is not None:
-            statement = f"{opening.decode()}; {statement}"
+            statement = f"{opening}; {statement}"
         cursor.execute(statement, parameters)
 
     def do_execute_no_params(self, cursor, statement, context=None):
@@ -177,21 +181,20 @@ class TransactionsInFewerTrips(PGDialect_psycopg2):
         super().do_executemany(cursor, statement, parameters, context)
 
     def do_commit(self, dbapi_connection):
-        self._end(dbapi_connection, b"COMMIT", _raw(dbapi_connection).before_commit)
+        self._end(dbapi_connection, "COMMIT", _raw(dbapi_connection).before_commit)
 
     def do_rollback(self, dbapi_connection):
-        self._end(dbapi_connection, b"ROLLBACK", [])
+        self._end(dbapi_connection, "ROLLBACK", [])
 
-    def _end(self, dbapi_connection, end: bytes, last: list[bytes]) -> None:
+    def _end(self, dbapi_connection, end: str, last: list[bytes]) -> None:
         dbapi_connection = _raw(dbapi_connection)
         opening = _take_opening(dbapi_connection)
         dbapi_connection.before_commit = []
-        began = opening is not None or dbapi_connection.info.transaction_status != _IDLE
-        if not began and not last:
-            return  # nothing was sent: no transaction to end
-        query = b"; ".join([*([opening] if opening else []), *last, end])
+        if not last and (opening is not None or dbapi_connection.info.transaction_status == _IDLE):
+            return  # no transaction was opened on the server, or it has already ended
+        opened = [opening.encode()] if opening is not None else []
         with dbapi_connection.cursor() as cursor:
-            cursor.execute(query)
+            cursor.execute(b"; ".join([*opened, *last, end.encode()]))
 
 
 _IDLE = psycopg2.extensions.TRANSACTION_STATUS_IDLE
@@ -201,7 +204,7 @@ def _raw(connection) -> _Connection:
     return getattr(connection, "dbapi_connection", connection)
 
 
-def _take_opening(dbapi_connection) -> bytes | None:
+def _take_opening(dbapi_connection) -> str | None:
     opening, dbapi_connection.opening = dbapi_connection.opening, None
     return opening
 

@@ -68,6 +68,10 @@ def test_a_transaction_opens_with_its_first_statement_and_commits_with_its_last(
         )
         status = session.connection().connection.dbapi_connection.info.transaction_status
         assert status == psycopg2.extensions.TRANSACTION_STATUS_IDLE
+
+        # a transaction that sent nothing ends without a round trip
+        session.commit()
+        assert _last_query_of(backend).endswith("'sent with the commit'); COMMIT")
     with engine.connect() as conn:
         assert conn.scalars(NOTES).all() == ["flushed at the commit", "sent with the commit"]
 

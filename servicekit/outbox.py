@@ -14,7 +14,6 @@ Replicas take turns through a PostgreSQL advisory lock.
 Delivery is at least once; consumers are idempotent on `event_id`.
 """
 
-import functools
 import logging
 import time
 import zlib
@@ -33,7 +32,7 @@ from sqlalchemy.orm import Session
 from servicekit import bus, events, settings
 from servicekit.background import WakeableLoop
 from servicekit.connections import close_quietly
-from servicekit.database import KitTables, make_engine, with_commit
+from servicekit.database import KitTables, insert_with_commit, make_engine
 from servicekit.metrics import OUTBOX_FAILURES, OUTBOX_LAG, OUTBOX_PUBLISHED
 
 log = logging.getLogger(__name__)
@@ -57,7 +56,7 @@ def record(session: Session, kit: KitTables, event_type: str, data: dict[str, An
     session.connection()
     pending = session.info.setdefault(_PENDING, {})
     pending.setdefault(kit.outbox, []).append(
-        {"event_id": body["event_id"], "type": event_type, "envelope": body, "json": Json(body)}
+        {"event_id": body["event_id"], "type": event_type, "envelope": body}
     )
     return body
 
@@ -68,21 +67,21 @@ def _write_pending(session: Session) -> None:
     for table, rows in pending.items():
         # Sent with the COMMIT: its clock is the event's commit (`now()` would be when the
         # transaction began), and the rows cost no round trip of their own.
-        with_commit(
+        insert_with_commit(
             session,
-            _write(table) + ", ".join([_ROW] * len(rows)),
-            [value for row in rows for value in (row["event_id"], row["type"], row["json"])],
+            table,
+            [
+                {
+                    "event_id": row["event_id"],
+                    "type": row["type"],
+                    "envelope": Json(row["envelope"]),
+                }
+                for row in rows
+            ],
+            created_at="clock_timestamp()",
         )
     if pending:
         session.info[_COMMITTING] = (pending, time.monotonic())
-
-
-@functools.cache
-def _write(outbox: Table) -> str:
-    return f"INSERT INTO {outbox.name} (event_id, type, envelope, created_at) VALUES "
-
-
-_ROW = "(%s, %s, %s, clock_timestamp())"
 
 
 @event.listens_for(Session, "after_commit")

@@ -23,7 +23,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
 from servicekit import errors
-from servicekit.database import prepared, without_transaction
+from servicekit.database import insert_with_commit, prepared, without_transaction
 from servicekit.events import Event
 from services.guests import domain
 from services.guests.models import Guest, HistoryLine, OpenComplaint, PromisedResponse
@@ -171,13 +171,10 @@ def history_line(event: Event) -> Line | None:
 def project(session: Session, events: list[Event]) -> None:
     """Project a batch of events into the screen's tables (the caller makes each happen
     once): what is open as each event tells it, and the batch's history lines in one INSERT
-    through their table (the ORM's unit of work cost more than the statement)."""
+    sent with the transaction's COMMIT (the ORM's unit of work cost more than the statement,
+    and the statement a round trip of its own)."""
     lines = [line for event in events if (line := _project(session, event)) is not None]
-    if lines:
-        session.execute(_WRITE_LINES, lines)
-
-
-_WRITE_LINES = insert(HistoryLine.__table__)
+    insert_with_commit(session, HistoryLine.__table__, lines)
 
 
 def _project(session: Session, event: Event) -> dict | None:

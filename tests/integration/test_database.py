@@ -8,7 +8,13 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
 from servicekit import settings
-from servicekit.database import make_engine, prepared, with_commit, without_transaction
+from servicekit.database import (
+    insert_with_commit,
+    make_engine,
+    prepared,
+    with_commit,
+    without_transaction,
+)
 from tests.support import wait_for
 
 
@@ -98,9 +104,10 @@ def test_a_rollback_or_a_failed_last_statement_leaves_nothing_and_the_connection
         with session.begin_nested():
             session.add(Note(text="in a savepoint"))
         session.execute(text("insert into kit_notes (text) values (:t)"), [{"t": "a"}, {"t": "b"}])
+        insert_with_commit(session, Note.__table__, [{"text": "c"}, {"text": "d"}])
         session.commit()
     with engine.connect() as conn:
-        assert conn.scalars(NOTES).all() == ["in a savepoint", "a", "b"]
+        assert conn.scalars(NOTES).all() == ["in a savepoint", "a", "b", "c", "d"]
 
 
 # a placeholder used twice, and a literal percent sign, which psycopg2 escapes

@@ -193,8 +193,10 @@ class TransactionsInFewerTrips(PGDialect_psycopg2):
         if not last and (opening is not None or dbapi_connection.info.transaction_status == _IDLE):
             return  # no transaction was opened on the server, or it has already ended
         opened = [opening.encode()] if opening is not None else []
+        # in AUTOCOMMIT the last statements commit by themselves
+        ended = [end.encode()] if dbapi_connection.begin is not None else []
         with dbapi_connection.cursor() as cursor:
-            cursor.execute(b"; ".join([*opened, *last, end.encode()]))
+            cursor.execute(b"; ".join([*opened, *last, *ended]))
 
 
 _IDLE = psycopg2.extensions.TRANSACTION_STATUS_IDLE

@@ -171,6 +171,14 @@ def test_a_session_reads_without_a_transaction_and_its_connection_gets_them_back
     # the same pooled connection, transactions as before
     with Session(engine) as session:
         assert _in_a_transaction(session)
+    # statements kept for the commit commit by themselves, with no COMMIT after them
+    with Session(engine) as session:
+        backend = without_transaction(session).scalar(text("select pg_backend_pid()"))
+        insert_with_commit(session, Note.__table__, [{"text": "on its own"}])
+        session.commit()
+        assert not _last_query_of(backend).endswith("COMMIT")
+    with engine.connect() as conn:
+        assert conn.scalars(NOTES).all() == ["on its own"]
 
 
 def test_a_name_stands_for_one_prepared_statement():

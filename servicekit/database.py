@@ -125,9 +125,16 @@ class TransactionsInFewerTrips(PGDialect_psycopg2):
     is a wait for both processes to be scheduled again, which made up most of an event's
     latency, and a little CPU on both ends. PostgreSQL runs the statements of one query in
     order and stops at the first that fails, so what each transaction does is unchanged.
+    A statement given many rows that SQLAlchemy cannot write as one multi-row INSERT (an
+    UPDATE of flushed objects, an upsert without RETURNING) is sent as one query of many
+    statements (psycopg2's `execute_batch`) rather than a round trip a row.
     """
 
     supports_statement_cache = True
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("executemany_mode", "values_plus_batch")
+        super().__init__(**kwargs)
 
     def on_connect(self):
         configure = super().on_connect()
@@ -174,7 +181,7 @@ class TransactionsInFewerTrips(PGDialect_psycopg2):
         self.do_execute(cursor, statement, None, context)
 
     def do_executemany(self, cursor, statement, parameters, context=None):
-        # the statement runs once per row: the BEGIN goes before it, on its own
+        # the statement is repeated for every row: the BEGIN goes before them, on its own
         opening = _take_opening(cursor.connection)
         if opening is not None:
             cursor.execute(opening)

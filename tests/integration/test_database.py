@@ -66,6 +66,12 @@ def test_a_transaction_opens_with_its_first_statement_and_commits_with_its_last(
         assert same_message
         assert _last_query_of(backend).startswith("BEGIN; select pg_backend_pid()")
 
+        # a statement given many rows: one message
+        session.execute(text("insert into kit_notes (text) values (:t)"), [{"t": "a"}, {"t": "b"}])
+        assert _last_query_of(backend) == (
+            "insert into kit_notes (text) values ('a');insert into kit_notes (text) values ('b')"
+        )
+
         session.add(Note(text="flushed at the commit"))
         with_commit(session, ADD_NOTE, ["sent with the commit"])
         session.commit()
@@ -79,7 +85,12 @@ def test_a_transaction_opens_with_its_first_statement_and_commits_with_its_last(
         session.commit()
         assert _last_query_of(backend).endswith("'sent with the commit'); COMMIT")
     with engine.connect() as conn:
-        assert conn.scalars(NOTES).all() == ["flushed at the commit", "sent with the commit"]
+        assert conn.scalars(NOTES).all() == [
+            "a",
+            "b",
+            "flushed at the commit",
+            "sent with the commit",
+        ]
 
 
 def test_a_rollback_or_a_failed_last_statement_leaves_nothing_and_the_connection_works(engine):

@@ -104,7 +104,16 @@ def event_latency(cfg: BenchConfig, since: datetime, wait: float = 30) -> dict:
         "select (envelope->'data'->>'complaint_id')::bigint, created_at from outbox "
         "where type = %s and created_at >= %s"
     )
-    filed = dict(_rows(cfg, "complaints", by_complaint, since, "complaint_filed"))
+    complaints = _rows(
+        cfg,
+        "complaints",
+        "select event_id::text, (envelope->'data'->>'complaint_id')::bigint, created_at "
+        "from outbox where type = %s and created_at >= %s",
+        since,
+        "complaint_filed",
+    )
+    filed = {complaint_id: at for _, complaint_id, at in complaints}
+    complaint_of = {event_id: complaint_id for event_id, complaint_id, _ in complaints}
     deadline = time.monotonic() + wait
     while True:
         revisits = dict(_rows(cfg, "revisits", by_complaint, since, "revisit_scheduled"))
@@ -123,16 +132,6 @@ def event_latency(cfg: BenchConfig, since: datetime, wait: float = 30) -> dict:
         ):
             break
         time.sleep(1)
-    complaint_of = dict(
-        _rows(
-            cfg,
-            "complaints",
-            "select event_id::text, (envelope->'data'->>'complaint_id')::bigint from outbox "
-            "where type = %s and created_at >= %s",
-            since,
-            "complaint_filed",
-        )
-    )
     handled = {
         complaint_of[event_id]: at
         for event_id, at in _rows(

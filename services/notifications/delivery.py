@@ -14,20 +14,20 @@ import logging
 from datetime import UTC, datetime
 
 from prometheus_client import Counter
-from sqlalchemy import select
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from servicekit import outbox, settings
 from servicekit.background import WakeableLoop
-from servicekit.database import make_engine
+from servicekit.database import make_engine, with_commit
 from services.notifications import channels
 from services.notifications.domain import retry_delay
 from services.notifications.models import KIT, Notification
-from services.notifications.notices import QUEUED_FLAG
+from services.notifications.notices import NOTIFICATIONS, QUEUED_FLAG
 
 log = logging.getLogger(__name__)
 
-NOTIFICATIONS = Counter(
+DELIVERY_ATTEMPTS = Counter(
     "hotelcs_notifications_total",
     "Delivery attempts of notifications by kind, channel and outcome: sent, retried, failed.",
     ["kind", "channel", "outcome"],
@@ -38,45 +38,70 @@ def max_attempts() -> int:
     return settings.int_setting("NOTIFY_MAX_ATTEMPTS", 5)
 
 
+# A batch of due notifications, claimed as it is read: locked against the other replicas'
+# couriers (SKIP LOCKED) and its attempt counted, in one statement.
+_CLAIM = (
+    update(NOTIFICATIONS)
+    .where(
+        NOTIFICATIONS.c.id.in_(
+            select(NOTIFICATIONS.c.id)
+            .where(
+                NOTIFICATIONS.c.status == "queued",
+                NOTIFICATIONS.c.next_attempt_at.is_not(None),
+                NOTIFICATIONS.c.next_attempt_at <= bindparam("now"),
+            )
+            .order_by(NOTIFICATIONS.c.next_attempt_at, NOTIFICATIONS.c.id)
+            .limit(bindparam("batch"))
+            .with_for_update(skip_locked=True)
+            .scalar_subquery()
+        )
+    )
+    .values(attempts=NOTIFICATIONS.c.attempts + 1)
+    .returning(*NOTIFICATIONS.c)
+)
+# the batch's sent notifications, written with the transaction's COMMIT
+_SENT = (
+    "update notifications set status = 'sent', sent_at = %s, next_attempt_at = null, "
+    "last_error = null where id = any(%s)"
+)
+
+
 def deliver_due(session: Session, now: datetime | None = None) -> int:
     """Try every notification due now (a batch of them); how many were tried."""
     now = now or datetime.now(UTC)
-    due = session.scalars(
-        select(Notification)
-        .where(
-            Notification.status == "queued",
-            Notification.next_attempt_at.is_not(None),
-            Notification.next_attempt_at <= now,
-        )
-        .order_by(Notification.next_attempt_at, Notification.id)
-        .limit(settings.int_setting("NOTIFY_BATCH", 10))
-        .with_for_update(skip_locked=True)
+    due = session.execute(
+        _CLAIM, {"now": now, "batch": settings.int_setting("NOTIFY_BATCH", 10)}
     ).all()
-    for notification in due:
-        attempt(session, notification)
+    due.sort(key=lambda notification: (notification.next_attempt_at, notification.id))
+    sent = [notification for notification in due if attempt(session, notification)]
+    if sent:
+        with_commit(session, _SENT, (datetime.now(UTC), [n.id for n in sent]))
+        for notification in sent:
+            announce(session, notification, "notification_sent")
+            DELIVERY_ATTEMPTS.labels(notification.kind, notification.channel, "sent").inc()
     session.commit()
     return len(due)
 
 
-def attempt(session: Session, notification: Notification) -> None:
-    """One try at sending, and its consequence: sent, another try later, or failed."""
-    notification.attempts += 1
+def attempt(session: Session, notification) -> bool:
+    """One try at sending a claimed notification (a row of `_CLAIM`, its attempt counted);
+    whether it was sent. If not, it is tried again later, or failed after the last try."""
     try:
         channels.deliver(notification)
     except Exception as exc:
         reason = exc.reason if isinstance(exc, channels.DeliveryFailed) else exc.__class__.__name__
-        notification.last_error = reason[:500]
         if notification.attempts >= max_attempts():
-            notification.status = "failed"
-            notification.next_attempt_at = None
+            outcome, status, next_attempt_at = "failed", "failed", None
             announce(session, notification, "notification_failed")
-            outcome = "failed"
         else:
             base = settings.float_setting("NOTIFY_RETRY_SECONDS", 5.0)
-            notification.next_attempt_at = datetime.now(UTC) + retry_delay(
-                notification.attempts, base
-            )
-            outcome = "retried"
+            outcome, status = "retried", "queued"
+            next_attempt_at = datetime.now(UTC) + retry_delay(notification.attempts, base)
+        session.execute(
+            update(NOTIFICATIONS)
+            .where(NOTIFICATIONS.c.id == notification.id)
+            .values(status=status, next_attempt_at=next_attempt_at, last_error=reason[:500])
+        )
         log.warning(
             "notification not delivered",
             extra={
@@ -87,13 +112,13 @@ def attempt(session: Session, notification: Notification) -> None:
                 "reason": reason,
             },
         )
-    else:
-        mark_sent(session, notification)
-        outcome = "sent"
-    NOTIFICATIONS.labels(notification.kind, notification.channel, outcome).inc()
+        DELIVERY_ATTEMPTS.labels(notification.kind, notification.channel, outcome).inc()
+        return False
+    return True
 
 
 def mark_sent(session: Session, notification: Notification) -> None:
+    """A notification sent outside the courier (a call an agent made)."""
     notification.status = "sent"
     notification.sent_at = datetime.now(UTC)
     notification.next_attempt_at = None
@@ -101,7 +126,8 @@ def mark_sent(session: Session, notification: Notification) -> None:
     announce(session, notification, "notification_sent")
 
 
-def announce(session: Session, notification: Notification, event_type: str) -> None:
+def announce(session: Session, notification, event_type: str) -> None:
+    """The outcome as an event; `notification` is a `Notification` or a claimed row."""
     outbox.record(
         session,
         KIT,

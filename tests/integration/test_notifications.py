@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from servicekit import errors, settings
 from servicekit.events import envelope
 from services.notifications import notices
-from services.notifications.delivery import NOTIFICATIONS
+from services.notifications.delivery import DELIVERY_ATTEMPTS
 from services.notifications.domain import Channels, Draft, Recipient
 from services.notifications.service import NotificationsService
 from tests import support
@@ -297,7 +297,7 @@ def test_a_failing_provider_is_retried_until_it_recovers_or_the_last_attempt(
     publish("guest_registered", guest(2, "Luis Mora", "+34600333444"))
     wait_for(lambda: len(query("select 1 from guests")) == 2)
     provider.failures_left = {"+34600111222": 2, "+34600333444": -1}
-    failed_before = NOTIFICATIONS.labels("complaint_received", "sms", "failed")._value.get()
+    failed_before = DELIVERY_ATTEMPTS.labels("complaint_received", "sms", "failed")._value.get()
 
     publish("complaint_filed", complaint(1, guest_id=1, channel="ivr"))
     publish("complaint_filed", complaint(2, guest_id=2, channel="ivr"))
@@ -309,7 +309,7 @@ def test_a_failing_provider_is_retried_until_it_recovers_or_the_last_attempt(
     [lost] = wait_for(lambda: notifications_of(notifications, guest_id=2, status="failed"))
     assert lost["attempts"] == 3 and lost["last_error"] == "provider answered 503"
     assert provider.to("/sms", "+34600333444") == []
-    after = NOTIFICATIONS.labels("complaint_received", "sms", "failed")._value.get()
+    after = DELIVERY_ATTEMPTS.labels("complaint_received", "sms", "failed")._value.get()
     assert after == failed_before + 1
     [failure] = query("select envelope from outbox where type = 'notification_failed'")
     assert failure.envelope["data"]["notification_id"] == lost["id"]

@@ -28,12 +28,14 @@ What differs, and why it is safe:
 
 import logging
 import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from functools import partial
 
 import eventlet
 import kombu.serialization
 from kombu import Connection, Producer, Queue
 from kombu.exceptions import ChannelError, KombuError
-from kombu.pools import producers
 from nameko import config
 from nameko import rpc as nameko_rpc
 from nameko.amqp.publish import Publisher, UndeliverableMessage
@@ -53,19 +55,69 @@ log = logging.getLogger(__name__)
 TRANSIENT = 1
 
 
+class _KeptProducers:
+    """Broker connections kept open, each with its producer, for one kind of message.
+
+    kombu's producer pool gives a producer back without its connection, so every message
+    took a connection from the pool and opened a channel on it again; a kept one is taken
+    as it is. A connection is used by one green thread at a time (two writing to one
+    socket could interleave their frames), so there are as many as messages ever went out
+    at once. One on which the broker has said anything (it is closing it: a restart, a
+    forced close, an error on its channel) is never used again: it would take a message
+    and drop it.
+    """
+
+    def __init__(self, connect: Callable[[], Connection]):
+        self.connect = connect
+        self.idle: list[tuple[Connection, Producer]] = []
+
+    @contextmanager
+    def producer(self) -> Iterator[Producer]:
+        connection, producer = self._kept() or self._fresh()
+        try:
+            yield producer
+        except BaseException:
+            close_quietly(connection)
+            raise
+        self.idle.append((connection, producer))
+
+    def _kept(self) -> tuple[Connection, Producer] | None:
+        while self.idle:
+            connection, producer = self.idle.pop()
+            if closed_by_peer(connection.connection.sock):
+                close_quietly(connection)
+            else:
+                return connection, producer
+        return None
+
+    def _fresh(self) -> tuple[Connection, Producer]:
+        connection = self.connect()
+        connection.ensure_connection(max_retries=1)
+        return connection, Producer(connection.channel())
+
+    def close(self) -> None:
+        while self.idle:
+            close_quietly(self.idle.pop()[0])
+
+
 class _Replies:
     """Sends a service's RPC replies, transient and unconfirmed, on connections it keeps.
 
     nameko builds a `Responder`, a `Connection` and a pooled producer for every reply and
-    serialises the result twice; under load that was a tenth of a service's CPU. A
-    connection is used by one green thread at a time (two writing to one socket could
-    interleave their frames), so there are as many as replies ever went out at once.
+    serialises the result twice; under load that was a tenth of a service's CPU.
     """
 
     def __init__(self, amqp_uri: str):
-        self.amqp_uri = amqp_uri
         self.exchange = nameko_rpc.get_rpc_exchange().name
-        self.idle: list[tuple[Connection, Producer]] = []
+        self.connections = _KeptProducers(
+            partial(
+                Connection,
+                amqp_uri,
+                ssl=config.get(AMQP_SSL_CONFIG_KEY),
+                login_method=config.get(LOGIN_METHOD_CONFIG_KEY),
+                transport_options={"max_retries": 1},
+            )
+        )
 
     def send(self, message, result, exc_info):
         """Reply to `message`; returns (result, exc_info) as nameko's `Responder` does."""
@@ -99,37 +151,11 @@ class _Replies:
         return result, exc_info
 
     def _publish(self, reply: dict) -> None:
-        connection, producer = self._kept() or self._connect()
-        try:
+        with self.connections.producer() as producer:
             producer.publish(**reply)
-        except BaseException:
-            close_quietly(connection)
-            raise
-        self.idle.append((connection, producer))
-
-    def _kept(self) -> tuple[Connection, Producer] | None:
-        while self.idle:
-            connection, producer = self.idle.pop()
-            # the broker closing it (a restart, a forced close, an error on its channel)
-            if closed_by_peer(connection.connection.sock):
-                close_quietly(connection)
-            else:
-                return connection, producer
-        return None
-
-    def _connect(self) -> tuple[Connection, Producer]:
-        connection = Connection(
-            self.amqp_uri,
-            ssl=config.get(AMQP_SSL_CONFIG_KEY),
-            login_method=config.get(LOGIN_METHOD_CONFIG_KEY),
-            transport_options={"max_retries": 1},
-        )
-        connection.ensure_connection(max_retries=1)
-        return connection, Producer(connection.channel())
 
     def close(self) -> None:
-        while self.idle:
-            close_quietly(self.idle.pop()[0])
+        self.connections.close()
 
 
 class RpcConsumer(nameko_rpc.RpcConsumer):
@@ -216,13 +242,15 @@ class _RequestPublisher(Publisher):
         # what kombu files a declared queue under, looked up before each request rather
         # than letting kombu copy the queue to find out
         self.reply_queue_key = hash(self.reply_queue)
-        # made once, not for every request as nameko's does
         self.connections = {
-            confirms: Connection(
-                amqp_uri,
-                transport_options={**self.transport_options, "confirm_publish": confirms},
-                ssl=self.ssl,
-                login_method=self.login_method,
+            confirms: _KeptProducers(
+                partial(
+                    Connection,
+                    amqp_uri,
+                    transport_options={**self.transport_options, "confirm_publish": confirms},
+                    ssl=self.ssl,
+                    login_method=self.login_method,
+                )
             )
             for confirms in (False, True)
         }
@@ -232,7 +260,7 @@ class _RequestPublisher(Publisher):
         # nameko asks for `mandatory` on every request; a return without a confirm to wait
         # for would sit unread on the connection, so only a confirmed request asks for it
         confirm = not self.routed
-        with producers[self.connections[confirm]].acquire(block=True) as producer:
+        with self.connections[confirm].producer() as producer:
             declared = producer.connection.declared_entities
             try:
                 producer.publish(
@@ -253,6 +281,10 @@ class _RequestPublisher(Publisher):
                     raise UndeliverableMessage() from None
                 raise
         self.routed = True
+
+    def close(self) -> None:
+        for kept in self.connections.values():
+            kept.close()
 
 
 class _Client(nameko_rpc.Client):
@@ -286,6 +318,10 @@ class ServiceRpc(nameko_rpc.ServiceRpc):
     def __init__(self, target_service, **options):
         options.setdefault("delivery_mode", TRANSIENT)
         super().__init__(target_service, **options)
+
+    def stop(self):
+        self.publisher.close()
+        super().stop()
 
     def get_dependency(self, worker_ctx):
         self.reply_listener.consumer.wait_until_consumer_ready()

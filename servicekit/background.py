@@ -5,8 +5,9 @@ rounds on the same loop, polling only (the workers send their events themselves)
 A `WakeableLoop` runs `work_round()` for as long as it reports more waiting, then sleeps
 until a commit in this process asks for it (`request_wakeup(session, flag)` in that
 transaction) or `poll_seconds` pass, which picks up work committed by other replicas or
-left while a dependency was away. After a failed round it backs off, up to `max_backoff`
-seconds.
+left while a dependency was away. Woken by a commit, it can wait `gather_seconds` first, so
+that the commits of that moment are one round rather than one round each. After a failed
+round it backs off, up to `max_backoff` seconds.
 """
 
 import logging
@@ -46,6 +47,7 @@ class WakeableLoop(DependencyProvider):
     wake_flag: str | None = None  # none: it polls only
     poll_seconds = 1.0
     max_backoff = 5.0
+    gather_seconds = 0.0
 
     def __init__(self, owner: str):
         self.owner = owner
@@ -98,3 +100,4 @@ class WakeableLoop(DependencyProvider):
                 continue
             with eventlet.Timeout(self.poll_seconds, False):
                 self.signal.wait()
+                eventlet.sleep(self.gather_seconds)

@@ -1,13 +1,15 @@
 """The courier: sends queued notifications outside the transactions that wrote them.
 
-It wakes at once when this process commits a new notification, and polls every second
+It wakes when this process commits a new notification, and polls every second
 for the rest (retries coming due, rows written by other replicas). Replicas share the
 work through `FOR UPDATE SKIP LOCKED`: a row is sent by one of them only. A failed
 attempt is retried with exponential backoff (`NOTIFY_RETRY_SECONDS`, default 5, doubling);
 after `NOTIFY_MAX_ATTEMPTS` (default 5) the notification is `failed`. Each final outcome
 is announced (`notification_sent` / `notification_failed`) and counted.
 
-Settings: NOTIFY_MAX_ATTEMPTS, NOTIFY_RETRY_SECONDS, NOTIFY_BATCH (default 10).
+Settings: NOTIFY_MAX_ATTEMPTS, NOTIFY_RETRY_SECONDS, NOTIFY_BATCH (default 10),
+NOTIFY_GATHER_SECONDS (how long the courier, woken by a commit, waits for the commits of
+that moment to join its round; default 0.05).
 """
 
 import logging
@@ -32,6 +34,10 @@ DELIVERY_ATTEMPTS = Counter(
     "Delivery attempts of notifications by kind, channel and outcome: sent, retried, failed.",
     ["kind", "channel", "outcome"],
 )
+
+
+def batch_size() -> int:
+    return settings.int_setting("NOTIFY_BATCH", 10)
 
 
 def max_attempts() -> int:
@@ -69,9 +75,7 @@ _SENT = (
 def deliver_due(session: Session, now: datetime | None = None) -> int:
     """Try every notification due now (a batch of them); how many were tried."""
     now = now or datetime.now(UTC)
-    due = session.execute(
-        _CLAIM, {"now": now, "batch": settings.int_setting("NOTIFY_BATCH", 10)}
-    ).all()
+    due = session.execute(_CLAIM, {"now": now, "batch": batch_size()}).all()
     due.sort(key=lambda notification: (notification.next_attempt_at, notification.id))
     sent = [notification for notification in due if attempt(session, notification)]
     if sent:
@@ -154,12 +158,16 @@ class Courier(WakeableLoop):
     wake_flag = QUEUED_FLAG
 
     def setup(self):
+        # Under load a round per commit sent one or two notifications, each round a
+        # transaction and a publish of its own; a moment's wait lets a round take them all.
+        self.gather_seconds = settings.float_setting("NOTIFY_GATHER_SECONDS", 0.05)
         self.engine = make_engine(settings.database_url(self.owner), pool_size=2)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
 
     def work_round(self) -> bool:
         with self.sessions() as session:
-            return bool(deliver_due(session))
+            # a full batch: more may be due right away
+            return deliver_due(session) == batch_size()
 
     def round_failed(self) -> None:
         log.warning("courier round failed; will retry", exc_info=True)

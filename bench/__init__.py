@@ -8,7 +8,7 @@ One module per concern:
 - `seed`: bulk data with `COPY`, into each service's database and the projections;
 - `load`: HTTP load at N connections (wrk with `wrk/*.lua`, or a Python fallback);
 - `probes`: PostgreSQL's raw insert rate (pgbench), event latency from the rows'
-  timestamps, each process's memory;
+  timestamps, each process's memory and CPU time;
 - `report`: `bench/results.json` and the printed table;
 - `run` (`make bench`) and `soak` (`make soak`): the two commands.
 """

@@ -1,5 +1,5 @@
 """What the bench reads besides HTTP answers: PostgreSQL's raw insert rate on this machine,
-event latency from the rows' own timestamps, and the memory of each process."""
+event latency from the rows' own timestamps, and the memory and CPU time of each process."""
 
 import os
 import re
@@ -214,4 +214,41 @@ def memory(processes: dict[str, list[int]]) -> dict[str, float]:
     return {
         service: round(sum(rss_mb(pid) for pid in pids), 1)
         for service, pids in sorted(processes.items())
+    }
+
+
+# --- CPU ------------------------------------------------------------------------------
+
+_CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+# the servers the suite runs on, by process name; the load generator is left out
+_SERVERS = {"postgres": "postgresql", "beam.smp": "rabbitmq", "redis-server": "redis"}
+
+
+def cpu_seconds(processes: dict[str, list[int]]) -> dict[str, float]:
+    """CPU time (user and system) used so far by each service's processes and by the
+    servers on this machine (PostgreSQL, RabbitMQ, Redis), in seconds."""
+    owner = {pid: service for service, pids in processes.items() for pid in pids}
+    used: dict[str, float] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:  # ended while we looked
+            continue
+        name = stat[stat.index("(") + 1 : stat.rindex(")")]
+        who = owner.get(int(entry.name)) or _SERVERS.get(name)
+        if who is not None:
+            user, system = stat.rsplit(")", 1)[1].split()[11:13]
+            used[who] = used.get(who, 0.0) + (int(user) + int(system)) / _CLOCK_TICKS
+    return used
+
+
+def cpu_per_request(before: dict[str, float], after: dict[str, float], requests: int) -> dict:
+    """Milliseconds of CPU per request, by process, between two `cpu_seconds` readings."""
+    if not requests:
+        return {}
+    return {
+        who: round((after[who] - before.get(who, 0.0)) * 1000 / requests, 2)
+        for who in sorted(after)
     }

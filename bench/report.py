@@ -102,6 +102,7 @@ def table(results: dict) -> str:
             f"raw PostgreSQL inserts (pgbench -c1): {results['raw_insert_per_second']:.0f}/s; "
             f"bookings = {results['bookings']['ratio_to_raw_insert']:.2f} x that"
         )
+    lines.extend(_cpu_table(results))
     if "memory" in results:
         lines.append("")
         lines.append(f"{'RSS MB':<16}{'before':>9}{'after':>9}{'growth':>9}")
@@ -119,6 +120,37 @@ def table(results: dict) -> str:
         for name, ok in met.items():
             lines.append(f"{'met   ' if ok else 'MISSED'}  {name}")
     return "\n".join(lines)
+
+
+# the servers after the suite's own processes, in the table of CPU per request
+_SERVER_ROWS = ("postgresql", "rabbitmq", "redis")
+
+
+def _cpu_table(results: dict) -> list[str]:
+    """CPU per request by process, a column per scenario: where a request's cost goes."""
+    scenarios = [
+        (key, label)
+        for key, label in (
+            ("bookings", "bookings"),
+            ("caller_screen", "caller"),
+            ("complaints", "complaints"),
+        )
+        if results.get(key, {}).get("cpu_ms_per_request")
+    ]
+    if not scenarios:
+        return []
+    processes = sorted(
+        {who for key, _ in scenarios for who in results[key]["cpu_ms_per_request"]},
+        key=lambda who: (_SERVER_ROWS.index(who) + 1 if who in _SERVER_ROWS else 0, who),
+    )
+    lines = ["", f"{'CPU ms per request':<20}" + "".join(f"{label:>12}" for _, label in scenarios)]
+    for who in (*processes, "total"):
+        cells = []
+        for key, _ in scenarios:
+            cpu = results[key]["cpu_ms_per_request"]
+            cells.append(sum(cpu.values()) if who == "total" else cpu.get(who, 0.0))
+        lines.append(f"{who:<20}" + "".join(f"{ms:>12.2f}" for ms in cells))
+    return lines
 
 
 def growth(before: dict[str, float], after: dict[str, float]) -> dict:

@@ -32,8 +32,13 @@ def main() -> int:
     def measure(name: str, requests: list) -> dict:
         probes.wait_for_quiet_bus(cfg)
         print(f"{name}: {cfg.seconds} s at {cfg.connections} connections ...", flush=True)
+        processes = running.processes()
+        cpu_before = probes.cpu_seconds(processes)
         outcome = load.run(cfg.gateway, token, requests, cfg.seconds, cfg.connections)
-        results[name] = outcome.as_dict()
+        # what the requests set going counts too: their events handled, their messages sent
+        probes.wait_for_quiet_bus(cfg)
+        cpu = probes.cpu_per_request(cpu_before, probes.cpu_seconds(processes), outcome.requests)
+        results[name] = {**outcome.as_dict(), "cpu_ms_per_request": cpu}
         return results[name]
 
     with suite.running(cfg) as running:

@@ -63,3 +63,49 @@ def test_the_table_shows_the_revisits_legs_under_the_revisit():
     revisit = next(i for i, line in enumerate(lines) if line.startswith("revisit scheduled"))
     assert lines[revisit + 1].split()[-2:] == ["30.0", "60.0"]
     assert lines[revisit + 2].split()[-2:] == ["15.0", "30.0"]
+
+
+def test_cpu_per_request_is_each_process_s_cpu_between_two_readings_over_the_requests():
+    before = {"gateway": 10.0, "postgresql": 4.0}
+    after = {"gateway": 12.0, "postgresql": 5.5, "guests": 0.5}  # guests: started since
+    assert probes.cpu_per_request(before, after, 1000) == {
+        "gateway": 2.0,
+        "guests": 0.5,
+        "postgresql": 1.5,
+    }
+    assert probes.cpu_per_request(before, after, 0) == {}
+
+
+def test_the_cpu_table_has_a_column_per_scenario_the_servers_last_and_a_total():
+    results = {
+        "at": "2026-11-24 09:00 UTC",
+        "cores": 2,
+        "guests": 1000,
+        "connections": 16,
+        "bookings": {
+            "per_second": 100.0,
+            "p50_ms": 10.0,
+            "p99_ms": 20.0,
+            "failed": 0,
+            "ratio_to_raw_insert": 0.05,
+            "cpu_ms_per_request": {"rabbitmq": 2.0, "gateway": 1.5, "postgresql": 3.0},
+        },
+        "caller_screen": {
+            "per_second": 500.0,
+            "p50_ms": 5.0,
+            "p99_ms": 9.0,
+            "failed": 0,
+            "cpu_ms_per_request": {"guests": 1.25, "gateway": 1.0},
+        },
+    }
+    lines = report.table(results).splitlines()
+    head = next(i for i, line in enumerate(lines) if line.startswith("CPU ms per request"))
+    assert lines[head].split()[-2:] == ["bookings", "caller"]
+    rows = [line.split() for line in lines[head + 1 : head + 6]]
+    assert rows == [
+        ["gateway", "1.50", "1.00"],
+        ["guests", "0.00", "1.25"],
+        ["postgresql", "3.00", "0.00"],
+        ["rabbitmq", "2.00", "0.00"],
+        ["total", "6.50", "2.25"],
+    ]

@@ -5,13 +5,12 @@ release job, which commits one reservation at a time. Rows of `room_nights` are 
 locked in the order of their nights, so two bookings never wait on each other in a circle.
 """
 
-from collections.abc import Callable
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import bindparam, select, update
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import Date, Integer, bindparam, func, select, update
+from sqlalchemy.dialects.postgresql import ARRAY, insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -130,36 +129,6 @@ def availability(session: Session, arrival: date, nights: int, rooms: int) -> li
     return domain.options(offers, booked, stay, rooms)
 
 
-def _take_rooms(session: Session, room_type: RoomType, nights: list[date], rooms: int) -> None:
-    """Add `rooms` to every night of the stay in one statement, which takes the nights'
-    rows in date order (as every booking does); the CHECK refuses a night that is full."""
-    session.execute(
-        _TAKE_NIGHTS,
-        [
-            {
-                "room_type_id": room_type.id,
-                "night": night,
-                "total": room_type.rooms,
-                "booked": rooms,
-            }
-            for night in sorted(nights)
-        ],
-    )
-
-
-def _take_nights():
-    statement = insert(ROOM_NIGHTS)
-    return statement.on_conflict_do_update(
-        index_elements=[ROOM_NIGHTS.c.room_type_id, ROOM_NIGHTS.c.night],
-        set_={"booked": ROOM_NIGHTS.c.booked + statement.excluded.booked},
-    ).returning(ROOM_NIGHTS.c.night)
-
-
-# Made once, the nights given apart from it. SQLAlchemy writes them, in this order, into one
-# INSERT only because of the RETURNING: an upsert without one it sends a statement a night.
-_TAKE_NIGHTS = _take_nights()
-
-
 def _free_rooms(session: Session, room_type_id: int, nights: list[date], rooms: int) -> None:
     for night in sorted(nights):
         session.execute(
@@ -276,19 +245,6 @@ def book(
         raise errors.ValidationFailed.on("room_type", f"no room type {request['room_type']}")
     hold = domain.hold_until(arrival, request.get("hold_until"), now, tz, hold_time)
     stay = domain.stay_nights(arrival, nights)
-    try:
-        _take_rooms(session, room_type, stay, rooms)
-    except IntegrityError as exc:
-        if _constraint(exc) != OVERBOOKING:
-            raise
-        # The booking is refused whole; the alternatives are read in a fresh transaction
-        # (no savepoint around every booking for the sake of the rare full night).
-        session.rollback()
-        alternatives = [o for o in availability(session, arrival, nights, rooms) if o["bookable"]]
-        raise errors.NoAvailability(
-            f"no {rooms} {room_type.name} free for {nights} nights from {arrival}",
-            {"alternatives": alternatives},
-        ) from None
     contact = request.get("contact") or {}
     language = language_of(guest.get("language"))
     reservation = Reservation(
@@ -312,30 +268,40 @@ def book(
         hold_until=hold,
         booked_by=(actor or {}).get("username"),
     )
+    # 27^6 codes: a clash is rare enough to settle by running the booking again (see
+    # CodeTaken) rather than with a savepoint around every insert
+    reservation.code = domain.new_code()
     # the read-back is written with the row, for the code the row gets
-    _insert_with_fresh_code(
-        session,
-        reservation,
-        lambda code: readback(
-            Booking(
-                code=code,
-                guest_name=reservation.guest_name,
-                room_type_name=room_type.name,
-                arrival=arrival,
-                nights=nights,
-                rooms=rooms,
-                price=reservation.price,
-                total_price=reservation.total_price,
-                currency=reservation.currency,
-                payment_method=reservation.payment_method,
-                phone=reservation.contact_phone,
-                email=reservation.contact_email,
-                hold_until=hold,
-            ),
-            language,
-            tz,
+    reservation.readback = readback(
+        Booking(
+            code=reservation.code,
+            guest_name=reservation.guest_name,
+            room_type_name=room_type.name,
+            arrival=arrival,
+            nights=nights,
+            rooms=rooms,
+            price=reservation.price,
+            total_price=reservation.total_price,
+            currency=reservation.currency,
+            payment_method=reservation.payment_method,
+            phone=reservation.contact_phone,
+            email=reservation.contact_email,
+            hold_until=hold,
         ),
+        language,
+        tz,
     )
+    try:
+        _hold(session, reservation, room_type, stay)
+    except _NightFull:
+        # The booking is refused whole; the alternatives are read in a fresh transaction
+        # (no savepoint around every booking for the sake of the rare full night).
+        session.rollback()
+        alternatives = [o for o in availability(session, arrival, nights, rooms) if o["bookable"]]
+        raise errors.NoAvailability(
+            f"no {rooms} {room_type.name} free for {nights} nights from {arrival}",
+            {"alternatives": alternatives},
+        ) from None
     outbox.record(
         session,
         KIT,
@@ -368,25 +334,65 @@ class CodeTaken(Exception):
 _ROOM_TYPE_TO_BOOK = (
     select(RoomType).where(RoomType.code == bindparam("code")).with_for_update(read=True)
 )
-_INSERT_RESERVATION = insert(RESERVATIONS).returning(
-    RESERVATIONS.c.id, RESERVATIONS.c.created_at, RESERVATIONS.c.updated_at
+
+# A stay's nights taken and the reservation written by one statement. The nights are a
+# data-modifying CTE, which PostgreSQL runs to completion with the INSERT whether or not it is
+# read; it takes the nights' rows in date order, as every booking does, and the CHECK refuses
+# a night that is full. Either refusal (a full night, a code taken) fails the statement whole.
+_STAY = (
+    func.unnest(bindparam("stay_nights", type_=ARRAY(Date)))
+    .table_valued("night")
+    .render_derived(name="stay")
+)
+_TAKE_NIGHTS = insert(ROOM_NIGHTS).from_select(
+    ["room_type_id", "night", "total", "booked"],
+    select(
+        bindparam("nights_room_type", type_=Integer),
+        _STAY.c.night,
+        bindparam("nights_total", type_=Integer),
+        bindparam("nights_booked", type_=Integer),
+    ).order_by(_STAY.c.night),
+)
+_HOLD = (
+    insert(RESERVATIONS)
+    .add_cte(
+        _TAKE_NIGHTS.on_conflict_do_update(
+            index_elements=[ROOM_NIGHTS.c.room_type_id, ROOM_NIGHTS.c.night],
+            set_={"booked": ROOM_NIGHTS.c.booked + _TAKE_NIGHTS.excluded.booked},
+        )
+        .returning(ROOM_NIGHTS.c.night)
+        .cte("taken")
+    )
+    .returning(RESERVATIONS.c.id, RESERVATIONS.c.created_at, RESERVATIONS.c.updated_at)
 )
 
 
-def _insert_with_fresh_code(
-    session: Session, reservation: Reservation, readback_for: Callable[[str], str]
+class _NightFull(Exception):
+    """A night of the stay has no room left of the type."""
+
+
+def _hold(
+    session: Session, reservation: Reservation, room_type: RoomType, stay: list[date]
 ) -> None:
-    # 27^6 codes: a clash is rare enough to settle by running the booking again (see
-    # CodeTaken) rather than with a savepoint around every insert.
-    reservation.code = domain.new_code()
-    reservation.readback = readback_for(reservation.code)
     # through the table: the booking's busiest statement, and the unit of work cost more
     # than the statement (the object stays out of the session, which has nothing to write)
     try:
-        written = session.execute(_INSERT_RESERVATION, values_set(reservation)).one()
+        written = session.execute(
+            _HOLD,
+            {
+                **values_set(reservation),
+                "stay_nights": stay,
+                "nights_room_type": room_type.id,
+                "nights_total": room_type.rooms,
+                "nights_booked": reservation.rooms,
+            },
+        ).one()
     except IntegrityError as exc:
-        if _constraint(exc) == CODE_TAKEN:
+        constraint = _constraint(exc)
+        if constraint == CODE_TAKEN:
             raise CodeTaken(reservation.code) from None
+        if constraint == OVERBOOKING:
+            raise _NightFull() from None
         raise
     reservation.id, reservation.created_at, reservation.updated_at = written
 

@@ -9,8 +9,9 @@ are idempotent, so nothing is lost or done twice.
 
 import logging
 
-from amqp.exceptions import AMQPError
 from nameko.amqp.consume import Consumer
+
+from servicekit.connections import BROKER_GONE
 
 log = logging.getLogger(__name__)
 
@@ -19,11 +20,11 @@ class SettlingConsumer(Consumer):
     def ack_message(self, message):
         try:
             super().ack_message(message)
-        except (AMQPError, OSError):
+        except BROKER_GONE:
             log.warning("could not ack: the broker connection is gone; it will redeliver")
 
     def requeue_message(self, message):
         try:
             super().requeue_message(message)
-        except (AMQPError, OSError):
+        except BROKER_GONE:
             log.warning("could not requeue: the broker connection is gone; it will redeliver")

@@ -3,9 +3,16 @@ connections, the RPC reply connections, the outbox's confirm channel)."""
 
 import logging
 
+from amqp.exceptions import AMQPError
 from eventlet.patcher import original
+from kombu.exceptions import KombuError
 
 log = logging.getLogger(__name__)
+
+# What using a broker connection raises when the broker has closed it or gone away: a socket
+# error, kombu's, or py-amqp's own (a `connection.close` read while publishing, e.g.
+# CONNECTION_FORCED, raises `amqp.exceptions.ConnectionForced`, neither of the others).
+BROKER_GONE = (AMQPError, KombuError, OSError)
 
 # not eventlet's: asking whether a socket has data must not wait for the hub's next turn
 _select = original("select").select

@@ -35,7 +35,7 @@ from functools import partial
 import eventlet
 import kombu.serialization
 from kombu import Connection, Producer, Queue
-from kombu.exceptions import ChannelError, KombuError
+from kombu.exceptions import ChannelError
 from nameko import config
 from nameko import rpc as nameko_rpc
 from nameko.amqp.publish import Publisher, UndeliverableMessage
@@ -48,7 +48,7 @@ from nameko.exceptions import (
 
 from servicekit import errors
 from servicekit.amqp import SettlingConsumer
-from servicekit.connections import close_quietly, closed_by_peer
+from servicekit.connections import BROKER_GONE, close_quietly, closed_by_peer
 
 log = logging.getLogger(__name__)
 
@@ -145,7 +145,7 @@ class _Replies:
         }
         try:
             self._publish(reply)
-        except (KombuError, OSError):
+        except BROKER_GONE:
             # a kept connection the broker has since closed (a restart): once more, afresh
             self._publish(reply)
         return result, exc_info
@@ -178,7 +178,7 @@ class RpcConsumer(nameko_rpc.RpcConsumer):
     def handle_result(self, message, result, exc_info):
         try:
             result, exc_info = self.replies.send(message, result, exc_info)
-        except (KombuError, OSError):
+        except BROKER_GONE:
             # The broker went away while we replied: the caller times out (503) and retries
             # with its Idempotency-Key; the request, unacked, goes with the connection.
             # Raising here would stop the whole container instead.

@@ -2,10 +2,16 @@
 through the gateway: every request is answered within seconds, nothing is lost, nothing
 happens twice. Only this test's vhost is touched."""
 
+import json
 from collections import Counter
+from types import SimpleNamespace
 
 import eventlet
+from kombu import Connection
+from nameko import config
+from nameko.rpc import get_rpc_exchange
 
+from servicekit.rpc import _Replies
 from tests.reliability.faults import Traffic, check_books, drop_connections
 from tests.support import wait_for
 
@@ -29,3 +35,38 @@ def test_dropped_connections_lose_nothing_and_hang_nothing(patient_retries, suit
     assert during[201] > 0
     # and the suite is whole again, with nothing restarted
     wait_for(lambda: suite.get("/health").status_code == 200, timeout=15)
+
+
+def test_a_reply_connection_closed_by_the_broker_as_it_is_used_is_replaced(
+    rabbit_config, monkeypatch
+):
+    """The broker's close of a kept reply connection can arrive after the check that the
+    connection is sound and before the reply goes (py-amqp reads it while publishing and
+    raises `ConnectionForced`): the reply goes once more on a fresh connection, rather than
+    the error stopping the service's container."""
+    uri = config["AMQP_URI"]
+    with Connection(uri) as conn:
+        channel = conn.channel()
+        channel.exchange_declare(get_rpc_exchange().name, "topic", durable=True)
+        channel.queue_declare("replies-kept", auto_delete=False)
+        channel.queue_bind("replies-kept", get_rpc_exchange().name, "replies-kept")
+    request = SimpleNamespace(
+        properties={
+            "content_type": "application/json",
+            "reply_to": "replies-kept",
+            "correlation_id": "1",
+        }
+    )
+    replies = _Replies(uri)
+    replies.send(request, {"n": 1}, None)  # the connection it keeps
+    assert drop_connections() >= 1
+    eventlet.sleep(0.5)  # the broker's close is on the kept connection's socket by now
+    monkeypatch.setattr("servicekit.rpc.closed_by_peer", lambda sock: False)  # checked before
+
+    replies.send(request, {"n": 2}, None)
+
+    with Connection(uri) as conn:
+        channel = conn.channel()
+        got = [channel.basic_get("replies-kept", no_ack=True) for _ in range(2)]
+    assert [json.loads(m.body)["result"] for m in got if m is not None] == [{"n": 1}, {"n": 2}]
+    replies.close()

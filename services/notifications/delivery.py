@@ -24,7 +24,7 @@ from servicekit.background import WakeableLoop
 from servicekit.database import make_engine, with_commit
 from services.notifications import channels
 from services.notifications.domain import retry_delay
-from services.notifications.models import KIT, Notification
+from services.notifications.models import KIT
 from services.notifications.notices import NOTIFICATIONS, QUEUED_FLAG
 
 log = logging.getLogger(__name__)
@@ -79,9 +79,8 @@ def deliver_due(session: Session, now: datetime | None = None) -> int:
     due.sort(key=lambda notification: (notification.next_attempt_at, notification.id))
     sent = [notification for notification in due if attempt(session, notification)]
     if sent:
-        with_commit(session, _SENT, (datetime.now(UTC), [n.id for n in sent]))
+        mark_sent(session, sent)
         for notification in sent:
-            announce(session, notification, "notification_sent")
             DELIVERY_ATTEMPTS.labels(notification.kind, notification.channel, "sent").inc()
     session.commit()
     return len(due)
@@ -121,13 +120,12 @@ def attempt(session: Session, notification) -> bool:
     return True
 
 
-def mark_sent(session: Session, notification: Notification) -> None:
-    """A notification sent outside the courier (a call an agent made)."""
-    notification.status = "sent"
-    notification.sent_at = datetime.now(UTC)
-    notification.next_attempt_at = None
-    notification.last_error = None
-    announce(session, notification, "notification_sent")
+def mark_sent(session: Session, notifications: list) -> None:
+    """Notifications sent (claimed rows of the courier's, or a call task an agent made):
+    one UPDATE, with the transaction's COMMIT, and each announced."""
+    with_commit(session, _SENT, (datetime.now(UTC), [n.id for n in notifications]))
+    for notification in notifications:
+        announce(session, notification, "notification_sent")
 
 
 def announce(session: Session, notification, event_type: str) -> None:

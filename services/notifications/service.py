@@ -209,7 +209,8 @@ class NotificationsService(HealthRpc):
             if notification.channel != "phone" or notification.status != "queued":
                 raise errors.InvalidState("only a queued call task can be completed")
             notification.attempts += 1
-            mark_sent(self.db, notification)
+            mark_sent(self.db, [notification])
+        self.db.refresh(notification)  # as the UPDATE sent with the COMMIT left it
         return dump(notification)
 
 

@@ -359,9 +359,7 @@ _HOLD = (
         _TAKE_NIGHTS.on_conflict_do_update(
             index_elements=[ROOM_NIGHTS.c.room_type_id, ROOM_NIGHTS.c.night],
             set_={"booked": ROOM_NIGHTS.c.booked + _TAKE_NIGHTS.excluded.booked},
-        )
-        .returning(ROOM_NIGHTS.c.night)
-        .cte("taken")
+        ).cte("taken")
     )
     .returning(RESERVATIONS.c.id, RESERVATIONS.c.created_at, RESERVATIONS.c.updated_at)
 )

@@ -221,7 +221,7 @@ def memory(processes: dict[str, list[int]]) -> dict[str, float]:
 
 _CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 # the servers the suite runs on, by process name; the load generator is left out
-_SERVERS = {"postgres": "postgresql", "beam.smp": "rabbitmq", "redis-server": "redis"}
+SERVERS = {"postgres": "postgresql", "beam.smp": "rabbitmq", "redis-server": "redis"}
 
 
 def cpu_seconds(processes: dict[str, list[int]]) -> dict[str, float]:
@@ -237,7 +237,7 @@ def cpu_seconds(processes: dict[str, list[int]]) -> dict[str, float]:
         except OSError:  # ended while we looked
             continue
         name = stat[stat.index("(") + 1 : stat.rindex(")")]
-        who = owner.get(int(entry.name)) or _SERVERS.get(name)
+        who = owner.get(int(entry.name)) or SERVERS.get(name)
         if who is not None:
             user, system = stat.rsplit(")", 1)[1].split()[11:13]
             used[who] = used.get(who, 0.0) + (int(user) + int(system)) / _CLOCK_TICKS

@@ -4,7 +4,7 @@ import json
 import os
 from datetime import UTC, datetime
 
-from bench import load, suite
+from bench import load, probes, suite
 from bench.config import RESULTS, BenchConfig
 
 # The targets on this kind of machine (measured, never asserted by the tests).
@@ -123,7 +123,7 @@ def table(results: dict) -> str:
 
 
 # the servers after the suite's own processes, in the table of CPU per request
-_SERVER_ROWS = ("postgresql", "rabbitmq", "redis")
+_SERVER_ROWS = tuple(probes.SERVERS.values())
 
 
 def _cpu_table(results: dict) -> list[str]:

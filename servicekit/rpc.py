@@ -11,7 +11,9 @@ What differs, and why it is safe:
 - A reply is not confirmed by the broker: were it lost, the caller would time out and answer
   503 whether or not the replier knew.
 - A reply goes out on a connection the service keeps for replies, serialised once, where
-  nameko makes a `Responder`, a `Connection` and a pooled producer for each reply.
+  nameko makes a `Responder`, a `Connection` and a pooled producer for each reply; requests
+  likewise go out on connections the caller keeps (`_KeptProducers`), not through kombu's
+  producer pool, which opens a channel again for every message.
 - The caller declares its reply queue once per broker connection, not before every request
   (kombu never caches the declaration of a queue with `x-expires`, which nameko's has), and
   sends nothing before its reply queue is consumed (a request sent earlier would find the

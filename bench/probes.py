@@ -224,11 +224,11 @@ _CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 SERVERS = {"postgres": "postgresql", "beam.smp": "rabbitmq", "redis-server": "redis"}
 
 
-def cpu_seconds(processes: dict[str, list[int]]) -> dict[str, float]:
-    """CPU time (user and system) used so far by each service's processes and by the
-    servers on this machine (PostgreSQL, RabbitMQ, Redis), in seconds."""
+def cpu_seconds(processes: dict[str, list[int]]) -> dict[tuple[str, int], float]:
+    """CPU time (user and system) used so far by each process of the services and of the
+    servers on this machine (PostgreSQL, RabbitMQ, Redis), in seconds, by (owner, pid)."""
     owner = {pid: service for service, pids in processes.items() for pid in pids}
-    used: dict[str, float] = {}
+    used: dict[tuple[str, int], float] = {}
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
@@ -237,18 +237,25 @@ def cpu_seconds(processes: dict[str, list[int]]) -> dict[str, float]:
         except OSError:  # ended while we looked
             continue
         name = stat[stat.index("(") + 1 : stat.rindex(")")]
-        who = owner.get(int(entry.name)) or SERVERS.get(name)
+        pid = int(entry.name)
+        who = owner.get(pid) or SERVERS.get(name)
         if who is not None:
             user, system = stat.rsplit(")", 1)[1].split()[11:13]
-            used[who] = used.get(who, 0.0) + (int(user) + int(system)) / _CLOCK_TICKS
+            used[who, pid] = (int(user) + int(system)) / _CLOCK_TICKS
     return used
 
 
-def cpu_per_request(before: dict[str, float], after: dict[str, float], requests: int) -> dict:
-    """Milliseconds of CPU per request, by process, between two `cpu_seconds` readings."""
+def cpu_per_request(
+    before: dict[tuple[str, int], float], after: dict[tuple[str, int], float], requests: int
+) -> dict[str, float]:
+    """Milliseconds of CPU per request, by owner, between two `cpu_seconds` readings.
+
+    Counted process by process: one that ended in between (a PostgreSQL backend whose
+    connection was closed) takes its CPU time with it, and summing owners' totals would
+    subtract all it had used before from what the others used meanwhile."""
     if not requests:
         return {}
-    return {
-        who: round((after[who] - before.get(who, 0.0)) * 1000 / requests, 2)
-        for who in sorted(after)
-    }
+    used: dict[str, float] = {}
+    for (who, pid), seconds in after.items():
+        used[who] = used.get(who, 0.0) + seconds - before.get((who, pid), 0.0)
+    return {who: round(used[who] * 1000 / requests, 2) for who in sorted(used)}

@@ -66,12 +66,17 @@ def test_the_table_shows_the_revisits_legs_under_the_revisit():
 
 
 def test_cpu_per_request_is_each_process_s_cpu_between_two_readings_over_the_requests():
-    before = {"gateway": 10.0, "postgresql": 4.0}
-    after = {"gateway": 12.0, "postgresql": 5.5, "guests": 0.5}  # guests: started since
+    before = {("gateway", 10): 10.0, ("postgresql", 20): 4.0, ("postgresql", 21): 30.0}
+    after = {
+        ("gateway", 10): 12.0,
+        ("postgresql", 20): 5.5,  # backend 21 ended in between: its time is not taken off
+        ("postgresql", 22): 0.5,  # started since
+        ("guests", 11): 0.5,
+    }
     assert probes.cpu_per_request(before, after, 1000) == {
         "gateway": 2.0,
         "guests": 0.5,
-        "postgresql": 1.5,
+        "postgresql": 2.0,
     }
     assert probes.cpu_per_request(before, after, 0) == {}
 

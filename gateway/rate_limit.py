@@ -7,7 +7,15 @@ reached the gateway lets requests through (and logs it): a limiter must not beco
 
 Every request pays a check, so its client cost counts: redis-py packs the command and parses
 the answer in C when hiredis is installed (it is in requirements.txt): 120 -> 80 us of CPU
-per check, measured alone.
+per check, measured alone. And a check must not give up its turn: redis-py's connection
+pool asks a connection's socket, every time it hands it out, whether the server sent
+anything unasked (a `select`, which under eventlet switches to the hub, so the request
+waits behind whatever else is ready). The limiter therefore keeps its own idle clients,
+each with a connection of its own, and takes one per check: no such question, and as many
+checks side by side as requests (one shared connection would queue them all behind a Redis
+that stopped answering). A client whose command failed has dropped its connection and
+opens a new one when next used. A check measured alone (5,000 in a row, four rounds):
+176-211 us of CPU with redis-py's pool, 103-128 us this way.
 """
 
 import logging
@@ -16,6 +24,7 @@ import time
 
 import redis
 from nameko.extensions import DependencyProvider
+from redis.commands.core import Script
 
 from servicekit import settings
 
@@ -57,15 +66,21 @@ class RateLimiter(DependencyProvider):
     def setup(self):
         self.limits = Limits()
         self.prefix = settings.env("RATE_LIMIT_PREFIX", "hotelcs:rate")
-        self.redis = redis.Redis.from_url(
-            settings.env("REDIS_URL", "redis://127.0.0.1:6379/0"),
-            socket_timeout=0.5,
-            socket_connect_timeout=0.5,
-        )
-        self.take = self.redis.register_script(_TAKE_TOKEN)
+        self.url = settings.env("REDIS_URL", "redis://127.0.0.1:6379/0")
+        self.idle: list[Script] = []
 
     def get_dependency(self, worker_ctx):
         return self
+
+    def _client(self) -> Script:
+        client = redis.Redis.from_url(
+            self.url, socket_timeout=0.5, socket_connect_timeout=0.5, single_connection_client=True
+        )
+        return client.register_script(_TAKE_TOKEN)
+
+    def stop(self):
+        while self.idle:
+            self.idle.pop().registered_client.close()
 
     def check(self, request, principal) -> None:
         """Raise 429 `RATE_LIMITED` (with `Retry-After`) when the caller is over its limit."""
@@ -79,11 +94,16 @@ class RateLimiter(DependencyProvider):
             key = f"{self.prefix}:addr:{request.remote_addr}"
         if rate <= 0:
             return
+        take = self.idle.pop() if self.idle else None
         try:
-            allowed, wait = self.take(keys=[key], args=[rate, burst, time.time()])
+            take = take or self._client()  # which connects: Redis may be away
+            allowed, wait = take(keys=[key], args=[rate, burst, time.time()])
         except redis.RedisError:
             log.warning("rate limiter cannot reach Redis; letting the request through")
             return
+        finally:
+            if take is not None:
+                self.idle.append(take)
         if not int(allowed):
             error = HttpError("RATE_LIMITED", "too many requests; slow down")
             error.headers["Retry-After"] = str(max(1, math.ceil(float(wait))))

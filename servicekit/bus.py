@@ -18,6 +18,7 @@ import sys
 import time
 from functools import cached_property, partial
 
+import eventlet
 from amqp.exceptions import NotFound
 from eventlet.event import Event as Signal
 from kombu import Connection, Exchange, Queue, binding
@@ -148,14 +149,24 @@ class EventSubscriber(Consumer):
     When a batch raises, its events are handled again one at a time, so only the failing
     one is affected: it is retried after a delay, and after the last delay parked in the
     dead-letter queue. Nothing is lost.
+
+    A handler that keeps a projection, which only people read and then not within the
+    second, can say `gather=True`: its queue's first event then waits
+    `EVENT_GATHER_SECONDS` (default 0.05) for others to join its batch. What each batch
+    costs, whatever its size (a worker, a transaction, its round trips and commit), is then
+    paid for several events where events come steadily but spaced; a handler that a step of
+    the hotel's procedure waits on never gathers.
     """
 
     consumer_cls = SettlingConsumer
 
-    def __init__(self, event_type: str, **kwargs):
+    def __init__(self, event_type: str, gather: bool = False, **kwargs):
         if event_type not in events.CATALOGUE:
             raise events.UnknownEvent(event_type)
         self.event_type = event_type
+        self.gather = gather
+        self.gather_seconds = 0.0
+        self.gathering = False
         self.waiting: list[tuple[events.Event, Message]] = []
         self.drains = 0
         kwargs.setdefault("prefetch_count", BATCH_SIZE * BATCHES_IN_FLIGHT)
@@ -170,6 +181,8 @@ class EventSubscriber(Consumer):
             )
         declare_topology(self.amqp_uri)
         self.queue = consumer_queue(service, self.event_type)
+        if self.gather:
+            self.gather_seconds = settings.float_setting("EVENT_GATHER_SECONDS", 0.05)
         super().setup()
 
     @cached_property
@@ -188,7 +201,7 @@ class EventSubscriber(Consumer):
         # Called for each message of a read from the broker before any worker runs, so a
         # burst gathers here and the drain below takes it as one batch.
         self.waiting.append((event, message))
-        if self.drains < BATCHES_IN_FLIGHT:
+        if self.drains < BATCHES_IN_FLIGHT and not self.gathering:
             self.drains += 1
             self.container.spawn_managed_thread(
                 self._drain, identifier=f"{type(self).__name__}.drain[{self.queue.name}]"
@@ -196,6 +209,14 @@ class EventSubscriber(Consumer):
 
     def _drain(self) -> None:
         try:
+            if self.gather_seconds:
+                # what arrives meanwhile joins the waiting events rather than starting a
+                # batch of its own
+                self.gathering = True
+                try:
+                    eventlet.sleep(self.gather_seconds)
+                finally:
+                    self.gathering = False
             while self.waiting:
                 batch, self.waiting = self.waiting[:BATCH_SIZE], self.waiting[BATCH_SIZE:]
                 if not self._run(batch):

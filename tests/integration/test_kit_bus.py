@@ -6,6 +6,7 @@ what it handles in that service's own test database.
 
 from datetime import timedelta
 
+import eventlet
 import pytest
 from kombu import Connection
 from kombu.exceptions import OperationalError as BrokerError
@@ -226,6 +227,45 @@ def test_a_backlog_is_handled_in_batches_each_event_once(start_services, rabbit_
     assert sorted(handled) == sorted(f"agent-{n}" for n in range(1, 31))
     assert sum(batches) == 35  # every delivery reached the handler, duplicates included
     assert max(batches) > 1 and len(batches) < 35, batches
+
+
+class GatheringStaffListener:
+    """The same consumer, keeping a projection: it gathers its events into batches."""
+
+    name = "notifications"
+    db = Database("notifications")
+
+    @bus.subscribe("staff_registered", gather=True)
+    def on_staff_registered(self, events):
+        batches.append(len(events))
+        handle_each_once(
+            self.db,
+            NOTIFICATIONS_KIT,
+            events,
+            lambda session, event: handled.append(event.data["username"]),
+        )
+
+
+def test_a_gathering_consumer_takes_events_that_come_spaced_as_one_batch(
+    start_services, rabbit_config, monkeypatch
+):
+    from nameko import config
+
+    monkeypatch.setenv("EVENT_GATHER_SECONDS", "1.0")
+    start_services(GatheringStaffListener)
+    for n in range(1, 6):  # over 0.2 s, each one alone in the queue when it comes
+        publish(
+            outbox.events.envelope(
+                "staff_registered",
+                {"staff_id": n, "username": f"agent-{n}", "name": f"Agent {n}", "role": "agent"},
+            )
+        )
+        eventlet.sleep(0.05)
+
+    wait_for(lambda: len(handled) == 5)
+    assert batches == [5]
+    queue = bus.queue_name("notifications", "staff_registered")
+    wait_for(lambda: _waiting(config["AMQP_URI"], queue) == 0)
 
 
 def _waiting(amqp_uri: str, queue: str) -> int:

@@ -4,8 +4,9 @@ Dates, times and money are written the way the language writes them (Babel); the
 ours. Spanish and English are spoken; any other language gets the English read-back.
 """
 
+import functools
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, time
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
@@ -93,18 +94,37 @@ def readback(booking: Booking, language: str | None, tz: ZoneInfo) -> str:
         words["title"].format(code=booking.code),
         words["name"].format(name=booking.guest_name),
         words["room_type"].format(room_type=booking.room_type_name),
-        words["arrival"].format(arrival=format_date(booking.arrival, "full", locale=lang)),
+        words["arrival"].format(arrival=_day(booking.arrival, "full", lang)),
         words["nights_line"].format(nights=plural("nights", booking.nights)),
         words["rooms_line"].format(rooms=plural("rooms", booking.rooms)),
         words["price"].format(
-            total=format_currency(booking.total_price, booking.currency, locale=lang),
-            per_night=format_currency(booking.price, booking.currency, locale=lang),
+            total=_money(booking.total_price, booking.currency, lang),
+            per_night=_money(booking.price, booking.currency, lang),
         ),
         words["payment"].format(method=words["methods"][booking.payment_method]),
         words["contact"].format(contact=contact),
         words["hold"].format(
-            time=format_time(held.time(), "short", locale=lang),
-            date=format_date(held.date(), "long", locale=lang),
+            time=_clock(held.time(), lang),
+            date=_day(held.date(), "long", lang),
         ),
     ]
     return "\n".join(lines)
+
+
+# Babel's formatting is most of a read-back's cost, and a hotel's bookings repeat the same
+# few prices, days of the coming year and hold times: each is formatted once per language.
+
+
+@functools.lru_cache(maxsize=4096)
+def _day(day: date, form: str, lang: str) -> str:
+    return format_date(day, form, locale=lang)
+
+
+@functools.lru_cache(maxsize=1024)
+def _money(amount: Decimal, currency: str, lang: str) -> str:
+    return format_currency(amount, currency, locale=lang)
+
+
+@functools.lru_cache(maxsize=256)
+def _clock(moment: time, lang: str) -> str:
+    return format_time(moment, "short", locale=lang)

@@ -35,13 +35,14 @@ class StaffListener:
     def on_staff_registered(self, events):
         if failing["on"]:
             raise RuntimeError("the handler is broken until someone fixes it")
-        batches.append(len(events))
-        handle_each_once(
-            self.db,
-            NOTIFICATIONS_KIT,
-            events,
-            lambda session, event: handled.append(event.data["username"]),
-        )
+        _count_and_handle(self.db, events)
+
+
+def _count_and_handle(db, events) -> None:
+    batches.append(len(events))
+    handle_each_once(
+        db, NOTIFICATIONS_KIT, events, lambda session, event: handled.append(event.data["username"])
+    )
 
 
 @pytest.fixture(autouse=True)
@@ -237,13 +238,7 @@ class GatheringStaffListener:
 
     @bus.subscribe("staff_registered", gather=True)
     def on_staff_registered(self, events):
-        batches.append(len(events))
-        handle_each_once(
-            self.db,
-            NOTIFICATIONS_KIT,
-            events,
-            lambda session, event: handled.append(event.data["username"]),
-        )
+        _count_and_handle(self.db, events)
 
 
 def test_a_gathering_consumer_takes_events_that_come_spaced_as_one_batch(

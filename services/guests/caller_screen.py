@@ -28,7 +28,7 @@ from servicekit.events import Event
 from services.guests import domain
 from services.guests.models import Guest, HistoryLine, OpenComplaint, PromisedResponse
 
-# a caller's complaint is kept with one upsert through the table (see _track_complaint)
+# a caller's complaint is kept with one upsert through the table (see _complaint_row)
 COMPLAINTS = OpenComplaint.__table__
 
 HISTORY_LIMIT = 50
@@ -173,17 +173,26 @@ def project(session: Session, events: list[Event]) -> None:
     once): what is open as each event tells it, and the batch's history lines in one INSERT
     sent with the transaction's COMMIT (the ORM's unit of work cost more than the statement,
     and the statement a round trip of its own)."""
-    lines = [line for event in events if (line := _project(session, event)) is not None]
+    complaints: dict[tuple[bool, bool], list[dict]] = {}
+    lines = [line for event in events if (line := _project(session, event, complaints)) is not None]
+    # each kind of complaint upsert once for all the batch's rows of it (one round trip); the
+    # order among them does not matter, as events of one complaint may come in any order
+    for kind, rows in complaints.items():
+        session.execute(_COMPLAINT_UPSERTS[kind], rows)
     insert_with_commit(session, HistoryLine.__table__, lines)
 
 
-def _project(session: Session, event: Event) -> dict | None:
-    """Track what `event` opens or closes; its history line's row, if it adds one."""
+def _project(
+    session: Session, event: Event, complaints: dict[tuple[bool, bool], list[dict]]
+) -> dict | None:
+    """Track what `event` opens or closes (its complaint's row added to `complaints`, by the
+    kind of upsert it needs); its history line's row, if it adds one."""
     guest_id, phone = _whose(session, event.data)
     if guest_id is None and phone is None:
         return None  # about nobody we could ever show on a screen
     if event.type in COMPLAINT_STATUS:
-        _track_complaint(session, event, guest_id, phone)
+        kind, row = _complaint_row(event, guest_id, phone)
+        complaints.setdefault(kind, []).append(row)
     elif event.type == "response_promised":
         _track_promise(session, event.data)
     elif event.type == "item_signed_off":
@@ -363,9 +372,9 @@ _COMPLAINT_UPSERTS = {
 }
 
 
-def _track_complaint(
-    session: Session, event: Event, guest_id: int | None, phone: str | None
-) -> None:
+def _complaint_row(
+    event: Event, guest_id: int | None, phone: str | None
+) -> tuple[tuple[bool, bool], dict]:
     d = event.data
     status = COMPLAINT_STATUS[event.type]
     filed = event.type == "complaint_filed"
@@ -381,7 +390,7 @@ def _track_complaint(
         "resolved_at": d["at"] if resolves else None,
         **({column: d[column] for column in _FILED_DETAILS} if filed else {}),
     }
-    session.execute(_COMPLAINT_UPSERTS[filed, resolves], values)
+    return (filed, resolves), values
 
 
 def _track_promise(session: Session, d: dict[str, Any]) -> None:

@@ -145,6 +145,43 @@ def test_the_caller_screen_shows_what_the_other_services_publish(api):
     assert shown["history"][0]["summary"] == "Answer from engineering: Fixed on Monday"
 
 
+def test_a_backlog_of_complaint_news_is_kept_as_each_complaint_last_stood(
+    start_services, suite_config
+):
+    """Waiting when the service starts, each queue's events come as one batch, whose
+    complaints are kept by one statement: the newest news of each still wins."""
+    from gateway.service import GatewayService
+    from services.guests.service import GuestsService
+
+    bus.declare_topology(config["AMQP_URI"])
+    callers = {n: f"+3469900010{n}" for n in (1, 2, 3)}
+    publish(*(complaint("complaint_filed", n, callers[n], NOW) for n in (1, 2, 3)))
+    publish(
+        complaint("complaint_dispatched", 1, callers[1], NOW + timedelta(minutes=2),
+                  department="engineering", dispatch_order_id=1),
+        complaint("complaint_dispatched", 2, callers[2], NOW + timedelta(minutes=1),
+                  department="reception", dispatch_order_id=2),
+        # older news of complaint 1, told last: it changes nothing
+        complaint("complaint_dispatched", 1, callers[1], NOW + timedelta(minutes=1),
+                  department="laundry", dispatch_order_id=3),
+    )  # fmt: skip
+    start_services(GatewayService, GuestsService)
+    api = Api(f"http://127.0.0.1:{suite_config['port']}").as_role("agent")
+
+    lines = {1: 3, 2: 2, 3: 1}  # a line for each piece of news: all of it handled
+    shown = wait_for(lambda: _screens_once_told(api, callers, lines))
+    [first], [second], [third] = (shown[n]["open"]["complaints"] for n in (1, 2, 3))
+    assert (first["status"], first["department"]) == ("dispatched", "engineering")
+    assert (second["status"], second["department"]) == ("dispatched", "reception")
+    assert (third["status"], third["department"]) == ("open", "housekeeping")
+
+
+def _screens_once_told(api: Api, callers: dict[int, str], lines: dict[int, int]):
+    """Each caller's screen once it shows `lines[caller]` history lines; else None."""
+    screens = {n: screen(api, phone) for n, phone in callers.items()}
+    return screens if all(len(screens[n]["history"]) == lines[n] for n in callers) else None
+
+
 def test_a_stranger_is_null_until_they_register_and_then_keeps_their_history(api):
     assert screen(api, "+34 611 222 333") == {
         "phone": "+34611222333",

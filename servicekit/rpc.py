@@ -12,7 +12,7 @@ What differs, and why it is safe:
   503 whether or not the replier knew.
 - A reply goes out on a connection the service keeps for replies, serialised once, where
   nameko makes a `Responder`, a `Connection` and a pooled producer for each reply; requests
-  likewise go out on connections the caller keeps (`_KeptProducers`), not through kombu's
+  likewise go out on connections the caller keeps (`_kept_producers`), not through kombu's
   producer pool, which opens a channel again for every message.
 - The caller declares its reply queue once per broker connection, not before every request
   (kombu never caches the declaration of a queue with `x-expires`, which nameko's has), and
@@ -30,8 +30,7 @@ What differs, and why it is safe:
 
 import logging
 import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from functools import partial
 
 import eventlet
@@ -50,56 +49,33 @@ from nameko.exceptions import (
 
 from servicekit import errors
 from servicekit.amqp import SettlingConsumer
-from servicekit.connections import BROKER_GONE, close_quietly, closed_by_peer
+from servicekit.connections import BROKER_GONE, KeptOpen, close_quietly, closed_by_peer
 
 log = logging.getLogger(__name__)
 
 TRANSIENT = 1
 
 
-class _KeptProducers:
+def _kept_producers(connect: Callable[[], Connection]) -> KeptOpen[tuple[Connection, Producer]]:
     """Broker connections kept open, each with its producer, for one kind of message.
 
     kombu's producer pool gives a producer back without its connection, so every message
     took a connection from the pool and opened a channel on it again; a kept one is taken
-    as it is. A connection is used by one green thread at a time (two writing to one
-    socket could interleave their frames), so there are as many as messages ever went out
-    at once. One on which the broker has said anything (it is closing it: a restart, a
+    as it is. One on which the broker has said anything (it is closing it: a restart, a
     forced close, an error on its channel) is never used again: it would take a message
     and drop it.
     """
 
-    def __init__(self, connect: Callable[[], Connection]):
-        self.connect = connect
-        self.idle: list[tuple[Connection, Producer]] = []
-
-    @contextmanager
-    def producer(self) -> Iterator[Producer]:
-        connection, producer = self._kept() or self._fresh()
-        try:
-            yield producer
-        except BaseException:
-            close_quietly(connection)
-            raise
-        self.idle.append((connection, producer))
-
-    def _kept(self) -> tuple[Connection, Producer] | None:
-        while self.idle:
-            connection, producer = self.idle.pop()
-            if closed_by_peer(connection.connection.sock):
-                close_quietly(connection)
-            else:
-                return connection, producer
-        return None
-
-    def _fresh(self) -> tuple[Connection, Producer]:
-        connection = self.connect()
+    def fresh() -> tuple[Connection, Producer]:
+        connection = connect()
         connection.ensure_connection(max_retries=1)
         return connection, Producer(connection.channel())
 
-    def close(self) -> None:
-        while self.idle:
-            close_quietly(self.idle.pop()[0])
+    return KeptOpen(
+        fresh,
+        close=lambda kept: close_quietly(kept[0]),
+        gone=lambda kept: closed_by_peer(kept[0].connection.sock),
+    )
 
 
 class _Replies:
@@ -111,7 +87,7 @@ class _Replies:
 
     def __init__(self, amqp_uri: str):
         self.exchange = nameko_rpc.get_rpc_exchange().name
-        self.connections = _KeptProducers(
+        self.connections = _kept_producers(
             partial(
                 Connection,
                 amqp_uri,
@@ -153,7 +129,7 @@ class _Replies:
         return result, exc_info
 
     def _publish(self, reply: dict) -> None:
-        with self.connections.producer() as producer:
+        with self.connections.use() as (_, producer):
             producer.publish(**reply)
 
     def close(self) -> None:
@@ -245,7 +221,7 @@ class _RequestPublisher(Publisher):
         # than letting kombu copy the queue to find out
         self.reply_queue_key = hash(self.reply_queue)
         self.connections = {
-            confirms: _KeptProducers(
+            confirms: _kept_producers(
                 partial(
                     Connection,
                     amqp_uri,
@@ -262,7 +238,7 @@ class _RequestPublisher(Publisher):
         # nameko asks for `mandatory` on every request; a return without a confirm to wait
         # for would sit unread on the connection, so only a confirmed request asks for it
         confirm = not self.routed
-        with self.connections[confirm].producer() as producer:
+        with self.connections[confirm].use() as (_, producer):
             declared = producer.connection.declared_entities
             try:
                 producer.publish(

@@ -150,12 +150,13 @@ class EventSubscriber(Consumer):
     one is affected: it is retried after a delay, and after the last delay parked in the
     dead-letter queue. Nothing is lost.
 
-    A handler that keeps a projection, which only people read and then not within the
-    second, can say `gather=True`: its queue's first event then waits
-    `EVENT_GATHER_SECONDS` (default 0.05) for others to join its batch. What each batch
-    costs, whatever its size (a worker, a transaction, its round trips and commit), is then
-    paid for several events where events come steadily but spaced; a handler that a step of
-    the hotel's procedure waits on never gathers.
+    A handler whose effect no one awaits within the moment (a projection only people read,
+    and then not within the second; the written copy of a booking the agent has just read
+    back) can say `gather=True`: its queue's first event then waits `EVENT_GATHER_SECONDS`
+    (default 0.05) for others to join its batch. What each batch costs, whatever its size
+    (a worker, a transaction, its round trips and commit), is then paid for several events
+    where events come steadily but spaced; a handler that a step of the hotel's procedure
+    waits on never gathers.
     """
 
     consumer_cls = SettlingConsumer

@@ -60,17 +60,20 @@ class NotificationsService(HealthRpc):
 
     # --- events that call for a message ---------------------------------------------
 
-    @subscribe("reservation_held")
+    # A booking's messages gather: the agent has read the booking back on the phone, and
+    # the written copy that follows is the same a few hundredths of a second later. A
+    # complaint's messages do not: the receipt is what tells the guest it was taken.
+    @subscribe("reservation_held", gather=True)
     def reservation_held(self, events: list[Event]):
         """The read-back to the guest: `{"reservation_id": 7, "code": "R7K2", "guest_id": 12,
         "readback": "...", "hold_until": "...", "contact": {"email": ...}, "language": "es"}`"""
         self._notify(events)
 
-    @subscribe("reservation_released")
+    @subscribe("reservation_released", gather=True)
     def reservation_released(self, events: list[Event]):
         self._notify(events)
 
-    @subscribe("reservation_cancelled")
+    @subscribe("reservation_cancelled", gather=True)
     def reservation_cancelled(self, events: list[Event]):
         self._notify(events)
 

@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 from email import policy
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+import eventlet
 import pytest
 from aiosmtpd.controller import Controller
 from nameko.standalone.rpc import ClusterRpcClient
@@ -288,6 +289,52 @@ def test_messages_reach_guests_and_staff_by_email_sms_and_fax_in_their_language_
     assert len(announced) == 6
     assert len(mailbox.to("ana@example.es")) == 1
     assert len(mailbox.to("dolores@hotel.test")) == 1
+
+
+@pytest.fixture
+def gathering_half_a_second(monkeypatch):
+    monkeypatch.setenv("EVENT_GATHER_SECONDS", "0.5")
+
+
+def test_a_bookings_messages_are_written_together_a_complaints_each_at_once(
+    gathering_half_a_second, notifications
+):
+    for guest_id in (1, 2, 3):
+        publish("guest_registered", guest(guest_id, f"Guest {guest_id}", f"+3460011122{guest_id}"))
+    wait_for(lambda: len(query("select 1 from guests")) == 3)
+
+    for guest_id in (1, 2, 3):
+        publish(
+            "reservation_held",
+            {
+                "reservation_id": 40 + guest_id,
+                "code": f"R{40 + guest_id}X",
+                "guest_id": guest_id,
+                "room_type": "DBL",
+                "room_type_name": "Doble superior",
+                "arrival": "2026-11-24",
+                "nights": 1,
+                "rooms": 1,
+                "total_price": "120.00",
+                "currency": "EUR",
+                "payment_method": "cash",
+                "hold_until": HOLD_UNTIL,
+                "contact": {"phone": f"+3460011122{guest_id}"},
+                "language": "es",
+                "readback": "...",
+            },
+        )
+        publish("complaint_filed", complaint(40 + guest_id, guest_id=guest_id))
+        eventlet.sleep(0.1)
+
+    def written_at(kind: str) -> set:
+        return {n["created_at"] for n in notifications_of(notifications, kind=kind)}
+
+    wait_for(lambda: len(notifications_of(notifications)) == 6)
+    # one transaction (its clock is the rows' created_at) for the three bookings' messages,
+    # one for each complaint's receipt
+    assert len(written_at("reservation_held")) == 1
+    assert len(written_at("complaint_received")) == 3
 
 
 def test_a_failing_provider_is_retried_until_it_recovers_or_the_last_attempt(

@@ -6,6 +6,7 @@ courier (`delivery.py`) does that after the commit.
 """
 
 from datetime import date, datetime
+from typing import Any
 
 from sqlalchemy import String, bindparam, cast, extract, literal, or_, select, tuple_
 from sqlalchemy.dialects.postgresql import insert
@@ -263,7 +264,8 @@ def _birthday_key(year: int, guest_id):
 # --- writing them ----------------------------------------------------------------------
 
 
-# Made once: building the statement for every draft cost more than running it.
+# Made once: building the statement for every batch cost more than running it. Given a
+# batch's rows, it is one multi-row INSERT (a dedupe key repeated within it is skipped too).
 _QUEUE = (
     insert(NOTIFICATIONS)
     .on_conflict_do_nothing(index_elements=["dedupe_key"])
@@ -281,33 +283,45 @@ def issue(
 ) -> list[int]:
     """Write each draft as a queued notification, once per cause and recipient; the ids
     of those written now (a repeated cause writes nothing)."""
-    written = []
-    for draft in drafts:
-        route = choose_channel(draft.recipient, channels)
-        language = draft.recipient.language
-        subject, body = templates.render(draft.kind, language, draft.context)
-        notification_id = session.scalar(
-            _QUEUE,
-            {
-                "dedupe_key": dedupe_key(cause, draft.recipient),
-                "kind": draft.kind,
-                "channel": route.channel,
-                "to": route.to,
-                "language": language,
-                "guest_id": draft.recipient.guest_id,
-                "staff_id": draft.recipient.staff_id,
-                "subject": subject[:300],
-                "body": body,
-                "ref": draft.ref,
-                "event_id": event_id,
-                "status": "queued",
-                "attempts": 0,
-                # a call task waits for an agent; everything else for the courier, now
-                "next_attempt_at": None if route.channel == "phone" else now,
-            },
-        )
-        if notification_id is not None:
-            written.append(notification_id)
+    return issue_all(session, [(cause, event_id, drafts)], channels, now)
+
+
+def issue_all(
+    session: Session, causes: list[tuple[str, Any, list[Draft]]], channels: Channels, now
+) -> list[int]:
+    """`issue` for several causes at once, `(cause, event_id, drafts)` each (a batch of
+    events): one statement for every notification of the batch."""
+    rows = [
+        _queued(draft, cause, event_id, channels, now)
+        for cause, event_id, drafts in causes
+        for draft in drafts
+    ]
+    if not rows:
+        return []
+    written = list(session.scalars(_QUEUE, rows))
     if written:
         request_wakeup(session, QUEUED_FLAG)
     return written
+
+
+def _queued(draft: Draft, cause: str, event_id, channels: Channels, now: datetime) -> dict:
+    route = choose_channel(draft.recipient, channels)
+    language = draft.recipient.language
+    subject, body = templates.render(draft.kind, language, draft.context)
+    return {
+        "dedupe_key": dedupe_key(cause, draft.recipient),
+        "kind": draft.kind,
+        "channel": route.channel,
+        "to": route.to,
+        "language": language,
+        "guest_id": draft.recipient.guest_id,
+        "staff_id": draft.recipient.staff_id,
+        "subject": subject[:300],
+        "body": body,
+        "ref": draft.ref,
+        "event_id": event_id,
+        "status": "queued",
+        "attempts": 0,
+        # a call task waits for an agent; everything else for the courier, now
+        "next_attempt_at": None if route.channel == "phone" else now,
+    }

@@ -113,16 +113,15 @@ class NotificationsService(HealthRpc):
             # the batch's guests in one read: each draft then finds its guest in the session,
             # which holds them only while something else does
             on_file = notices.guests_of(session, fresh)
-            for event in fresh:
-                drafts = notices.drafts_for(session, event)
-                notices.issue(
-                    session,
-                    drafts,
-                    str(event.event_id),
-                    channels.configured(),
-                    datetime.now(UTC),
-                    event_id=event.event_id,
-                )
+            notices.issue_all(
+                session,
+                [
+                    (str(event.event_id), event.event_id, notices.drafts_for(session, event))
+                    for event in fresh
+                ],
+                channels.configured(),
+                datetime.now(UTC),
+            )
             del on_file
 
         handle_once(self.db, KIT, events, write)

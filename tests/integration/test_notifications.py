@@ -14,7 +14,7 @@ import eventlet
 import pytest
 from aiosmtpd.controller import Controller
 from nameko.standalone.rpc import ClusterRpcClient
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, event, text
 from sqlalchemy.orm import Session
 
 from servicekit import errors, settings
@@ -417,10 +417,31 @@ def test_one_notification_per_cause_and_recipient_even_past_the_inbox(clean_data
             written.append(
                 notices.issue(session, drafts, "ev-1", Channels(email=True), datetime.now(UTC))
             )
-    engine.dispose()
     assert [len(ids) for ids in written] == [1, 1, 0]
     rows = query('select channel, "to" from notifications order by id')
     assert [tuple(r) for r in rows] == [("email", "ana@example.es"), ("log", "guest 2")]
+
+    # a batch of causes: one statement, which skips a cause written before and a cause
+    # repeated within the batch
+    statements = []
+    event.listen(engine, "before_cursor_execute", lambda *args: statements.append(args[2]))
+    with Session(engine) as session, session.begin():
+        batch = notices.issue_all(
+            session,
+            [
+                ("ev-1", None, [Draft("birthday", luis, {"name": "Luis"})]),
+                ("ev-2", None, [Draft("birthday", luis, {"name": "Luis"})]),
+                ("ev-2", None, [Draft("birthday", luis, {"name": "Luis"})]),
+                ("ev-3", None, [Draft("birthday", r, {"name": r.name}) for r in (ana, luis)]),
+            ],
+            Channels(email=True),
+            datetime.now(UTC),
+        )
+    engine.dispose()
+    assert len(batch) == 3
+    assert len([s for s in statements if "INSERT INTO notifications" in s]) == 1
+    rows = query("select dedupe_key from notifications where id in :ids", ids=tuple(batch))
+    assert sorted(r.dedupe_key for r in rows) == ["ev-2/guest:2", "ev-3/guest:1", "ev-3/guest:2"]
 
 
 def test_two_replicas_send_each_notification_once(notifications, provider, container_factory):

@@ -110,14 +110,25 @@ class ReservationsService(HealthRpc):
         for field in ("nights", "rooms"):
             if not isinstance(request.get(field), int) or isinstance(request[field], bool):
                 raise errors.ValidationFailed.on(field, "a whole number")
-        guest = self._guest(data.get("guest_id"))
+        guest_id = request.get("guest_id")
+        if not isinstance(guest_id, int) or isinstance(guest_id, bool) or guest_id < 1:
+            raise errors.ValidationFailed.on("guest_id", "a guest's id")
         tz = settings.hotel_tz()
         hold_time = settings.hotel_time("HOTEL_HOLD_TIME", "18:00")
-        return self._command(
-            "create_reservation",
-            idempotency_key,
-            lambda: store.book(self.db, request, guest, actor, _now(), tz, hold_time),
-        )
+
+        def book(guest: dict | None) -> dict:
+            return self._command(
+                "create_reservation",
+                idempotency_key,
+                lambda: store.book(self.db, request, guest, actor, _now(), tz, hold_time),
+            )
+
+        try:
+            # the guest from this service's own list, read with the room type
+            return book(None)
+        except store.GuestNotOnFile:
+            # the event announcing them has not arrived yet
+            return book(self._guest_from_guests_service(guest_id))
 
     @rpc(expected_exceptions=errors.EXPECTED)
     def get_reservation(self, reservation_id: int) -> dict:
@@ -217,15 +228,8 @@ class ReservationsService(HealthRpc):
     def _remember_guest(self, events: list[Event]) -> None:
         handle_each_once(self.db, KIT, events, store.remember_guest)
 
-    def _guest(self, guest_id: Any) -> dict:
-        """The guest from this service's own list, or from the guests service when the
-        event announcing them has not arrived yet."""
-        if not isinstance(guest_id, int) or isinstance(guest_id, bool) or guest_id < 1:
-            raise errors.ValidationFailed.on("guest_id", "a guest's id")
-        guest = store.known_guest(self.db, guest_id)
-        if guest is not None:
-            return guest  # the booking goes on in the same transaction
-        self.db.rollback()  # no transaction held open while the guests service answers
+    def _guest_from_guests_service(self, guest_id: int) -> dict:
+        # called outside any transaction: none is held open while the guests service answers
         try:
             with eventlet.Timeout(GUESTS_TIMEOUT):
                 found = self.guests.get_guest(guest_id)

@@ -168,9 +168,19 @@ def known_guest(session: Session, guest_id: int) -> dict | None:
     return None if row is None else row._asdict()
 
 
-_KNOWN_GUEST = select(
-    GUESTS.c.guest_id.label("id"), GUESTS.c.name, GUESTS.c.language, GUESTS.c.phone, GUESTS.c.email
-).where(GUESTS.c.guest_id == bindparam("guest_id"))
+_GUEST_DETAILS = (
+    GUESTS.c.guest_id.label("id"),
+    GUESTS.c.name,
+    GUESTS.c.language,
+    GUESTS.c.phone,
+    GUESTS.c.email,
+)
+_KNOWN_GUEST = select(*_GUEST_DETAILS).where(GUESTS.c.guest_id == bindparam("guest_id"))
+
+
+class GuestNotOnFile(Exception):
+    """The guest to book for is not (yet) in this service's list: ask the guests service,
+    outside the transaction, and book again with what it says."""
 
 
 # --- reservations --------------------------------------------------------------------
@@ -228,21 +238,33 @@ def _event_data(r: Reservation) -> dict:
 def book(
     session: Session,
     request: dict,
-    guest: dict,
+    guest: dict | None,
     actor: dict | None,
     now: datetime,
     tz: ZoneInfo,
     hold_time: time,
 ) -> dict:
     """Hold rooms for a guest. `request` is the contract's body with dates already parsed;
-    `guest` is `{"id", "name", "language", "phone", "email"}`."""
+    `guest` is `{"id", "name", "language", "phone", "email"}`, or None to read the guest of
+    `request["guest_id"]` from this service's list (`GuestNotOnFile` if it is not there)."""
     arrival, nights, rooms = request["arrival"], request["nights"], request["rooms"]
     domain.check_stay(arrival, nights, rooms, domain.hotel_today(now, tz))
     if request["payment_method"] not in PAYMENT_METHODS:
         raise errors.ValidationFailed.on("payment_method", " or ".join(PAYMENT_METHODS))
-    room_type = session.scalar(_ROOM_TYPE_TO_BOOK, {"code": request["room_type"]})
-    if room_type is None:
+    guest_id = guest["id"] if guest is not None else request["guest_id"]
+    found = session.execute(
+        _TO_BOOK, {"code": request["room_type"], "guest_id": guest_id}
+    ).one_or_none()
+    if guest is None:
+        # a room type that does not exist reads no guest either: ask for the guest alone,
+        # so that a booking for an unknown guest is still refused for its guest first
+        on_file = found._asdict() if found is not None else known_guest(session, guest_id)
+        if on_file is None or on_file["id"] is None:
+            raise GuestNotOnFile(guest_id)
+        guest = {key: on_file[key] for key in ("id", "name", "language", "phone", "email")}
+    if found is None:
         raise errors.ValidationFailed.on("room_type", f"no room type {request['room_type']}")
+    room_type = found.RoomType
     hold = domain.hold_until(arrival, request.get("hold_until"), now, tz, hold_time)
     stay = domain.stay_nights(arrival, nights)
     contact = request.get("contact") or {}
@@ -329,10 +351,13 @@ class CodeTaken(Exception):
 
 
 # Made once, the values given with each booking: building them per booking cost CPU too.
-# The room type is shared-locked so that no change to it (its rooms, its price) slips in
-# between reading it and taking its nights.
-_ROOM_TYPE_TO_BOOK = (
-    select(RoomType).where(RoomType.code == bindparam("code")).with_for_update(read=True)
+# The room type and the guest in one round trip. The room type is shared-locked so that no
+# change to it (its rooms, its price) slips in between reading it and taking its nights.
+_TO_BOOK = (
+    select(RoomType, *_GUEST_DETAILS)
+    .outerjoin(GUESTS, GUESTS.c.guest_id == bindparam("guest_id"))
+    .where(RoomType.code == bindparam("code"))
+    .with_for_update(read=True, of=RoomType)
 )
 
 # A stay's nights taken and the reservation written by one statement. The nights are a

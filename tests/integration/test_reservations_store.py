@@ -6,7 +6,7 @@ from datetime import UTC, date, datetime, time, timedelta
 
 import eventlet
 import pytest
-from sqlalchemy import create_engine, func, select, text
+from sqlalchemy import create_engine, event, func, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -145,6 +145,51 @@ def test_the_guest_list_keeps_the_newest_news(engine):
         assert session.get(Guest, 42).name == "Ana María"
         assert store.known_guest(session, 42)["language"] == "es"
         assert store.known_guest(session, 43) is None
+
+
+def test_a_booking_reads_its_guest_from_the_list_with_the_room_type(engine):
+    request = {
+        "guest_id": 42,
+        "room_type": "suite",
+        "arrival": date.today() + timedelta(days=3),
+        "nights": 1,
+        "rooms": 1,
+        "payment_method": "cash",
+    }
+    statements = []
+    event.listen(engine, "before_cursor_execute", lambda *args: statements.append(args[2]))
+    with Session(engine) as session:
+        store.create_room_type(
+            session,
+            {"code": "suite", "name": "Suite", "price": "300", "currency": "EUR", "rooms": 2},
+        )
+        session.commit()
+
+        def book(request):
+            return store.book(session, request, None, None, datetime.now(UTC), UTC_ZONE, time(18))
+
+        # not on the list yet: the service asks the guests service and books again
+        with pytest.raises(store.GuestNotOnFile):
+            book(request)
+        session.rollback()
+        # a room type that does not exist either: the guest is still what is asked first
+        with pytest.raises(store.GuestNotOnFile):
+            book({**request, "room_type": "palace"})
+        session.rollback()
+
+        store.remember_guest(session, _guest_event("guest_registered", "Ana", datetime.now(UTC)))
+        session.commit()
+        statements.clear()
+        held = book(request)
+        session.commit()
+        assert (held["guest_name"], held["language"]) == ("Ana", "es")
+        assert held["contact"] == {"phone": "+34600000042", "email": None}
+        # the guest and the room type in one read, the stay and the reservation in one
+        # statement (its event goes with the COMMIT)
+        assert len(statements) == 2, statements
+        with pytest.raises(errors.ValidationFailed) as bad:
+            book({**request, "room_type": "palace"})
+        assert "room_type" in bad.value.details
 
 
 def test_the_default_hotel_is_loaded_once(engine):

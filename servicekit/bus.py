@@ -29,7 +29,7 @@ from nameko.exceptions import ContainerBeingKilled
 from nameko.messaging import Consumer, decode_from_headers
 
 from servicekit import events, settings
-from servicekit.amqp import SettlingConsumer
+from servicekit.amqp import AcksInOrder, SettlingConsumer
 from servicekit.metrics import EVENTS_HANDLED
 
 log = logging.getLogger(__name__)
@@ -185,6 +185,7 @@ class EventSubscriber(Consumer):
         if self.gather:
             self.gather_seconds = settings.float_setting("EVENT_GATHER_SECONDS", 0.05)
         super().setup()
+        self.acks = AcksInOrder(self.consumer, hold_at_most=BATCH_SIZE)
 
     @cached_property
     def publisher(self) -> Publisher:
@@ -201,6 +202,7 @@ class EventSubscriber(Consumer):
             return
         # Called for each message of a read from the broker before any worker runs, so a
         # burst gathers here and the drain below takes it as one batch.
+        self.acks.received(message)
         self.waiting.append((event, message))
         if self.drains < BATCHES_IN_FLIGHT and not self.gathering:
             self.drains += 1
@@ -239,25 +241,25 @@ class EventSubscriber(Consumer):
                 handle_result=partial(self._settle, messages, finished),
             )
         except ContainerBeingKilled:
-            for message in messages:
-                self.consumer.requeue_message(message)
+            self.acks.requeue(messages)
             return True
         return finished.wait()
 
     def _settle(self, messages, finished, worker_ctx, result=None, exc_info=None):
-        if exc_info is not None and len(messages) > 1:
+        if exc_info is None:
+            EVENTS_HANDLED.labels(self.container.service_name, self.event_type, "ok").inc(
+                len(messages)
+            )
+            self.acks.ack(messages)
+            finished.send(True)
+        elif len(messages) > 1:
             finished.send(False)
         else:
-            for message in messages:
-                self.handle_message_processed(message, result, exc_info)
+            self._retry_or_park(messages[0], exc_info)
             finished.send(True)
         return result, exc_info
 
-    def handle_message_processed(self, message, result=None, exc_info=None):
-        if exc_info is None:
-            EVENTS_HANDLED.labels(self.container.service_name, self.event_type, "ok").inc()
-            self.consumer.ack_message(message)
-            return
+    def _retry_or_park(self, message, exc_info) -> None:
         attempts = int((message.headers or {}).get(ATTEMPTS_HEADER, 0)) + 1
         delays = retry_delays()
         try:
@@ -278,14 +280,14 @@ class EventSubscriber(Consumer):
             log.exception(
                 "could not schedule a retry; requeueing", extra={"queue": self.queue.name}
             )
-            self.consumer.requeue_message(message)
+            self.acks.requeue([message])
             return
         EVENTS_HANDLED.labels(self.container.service_name, self.event_type, outcome).inc()
         log.warning(
             "event handler failed",
             extra={"queue": self.queue.name, "attempt": attempts, "outcome": outcome},
         )
-        self.consumer.ack_message(message)
+        self.acks.ack([message])
 
     def _park(self, message, body, reason: str) -> None:
         self.publisher.publish(

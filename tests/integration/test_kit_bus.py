@@ -15,6 +15,7 @@ from sqlalchemy import create_engine, func, select
 
 from gateway.models import KIT as GATEWAY_KIT
 from servicekit import bus, outbox, settings
+from servicekit.amqp import SettlingConsumer
 from servicekit.database import Database
 from servicekit.idempotency import handle_each_once
 from services.notifications.models import KIT as NOTIFICATIONS_KIT
@@ -261,6 +262,52 @@ def test_a_gathering_consumer_takes_events_that_come_spaced_as_one_batch(
     assert batches == [5]
     queue = bus.queue_name("notifications", "staff_registered")
     wait_for(lambda: _waiting(config["AMQP_URI"], queue) == 0)
+
+
+class SlowFirstStaffListener:
+    """The same consumer, whose batch with the first event is slower than the next ones."""
+
+    name = "notifications"
+    db = Database("notifications")
+
+    @bus.subscribe("staff_registered")
+    def on_staff_registered(self, events):
+        if any(event.data["username"] == "agent-1" for event in events):
+            eventlet.sleep(0.5)
+        _count_and_handle(self.db, events)
+
+
+def test_batches_finishing_out_of_order_are_all_acknowledged_in_few_acks(
+    start_services, rabbit_config, monkeypatch
+):
+    from nameko import config
+
+    sent = []
+    ack_tag = SettlingConsumer.ack_tag
+
+    def counted(consumer, channel, delivery_tag, multiple):
+        sent.append(multiple)
+        ack_tag(consumer, channel, delivery_tag, multiple)
+
+    monkeypatch.setattr(SettlingConsumer, "ack_tag", counted)
+    bus.declare_topology(config["AMQP_URI"])
+    publish(
+        *[
+            outbox.events.envelope(
+                "staff_registered",
+                {"staff_id": n, "username": f"agent-{n}", "name": f"Agent {n}", "role": "agent"},
+            )
+            for n in range(1, 21)
+        ]
+    )
+    runner = start_services(SlowFirstStaffListener)
+    wait_for(lambda: len(handled) == 20)
+    assert len(batches) > 1, batches
+    assert len(sent) < len(batches), (sent, batches)  # the ones after the slow one waited
+    # every delivery was acknowledged: none comes back when the consumer goes
+    runner.stop()
+    queue = bus.queue_name("notifications", "staff_registered")
+    assert _waiting(config["AMQP_URI"], queue) == 0
 
 
 def _waiting(amqp_uri: str, queue: str) -> int:

@@ -17,7 +17,28 @@ from servicekit.connections import BROKER_GONE
 log = logging.getLogger(__name__)
 
 
-class SettlingConsumer(Consumer):
+class KeepsHeartbeats:
+    """For a consumer: its heartbeats go to the broker even while messages keep coming.
+
+    kombu's consuming loop sends a heartbeat only after a second with nothing to read. A
+    consumer that reads without such a pause and writes nothing back (the reply listener,
+    which does not acknowledge) was silent to the broker, which closed its connection for
+    missed heartbeats: every three minutes under steady load, with the replies then in
+    flight. The loop now asks at every turn, which sends one only when one is due.
+    """
+
+    _live = None
+
+    def on_consume_ready(self, connection, channel, consumers, **kwargs):
+        self._live = connection
+        super().on_consume_ready(connection, channel, consumers, **kwargs)
+
+    def on_iteration(self):
+        if self._live is not None:
+            self._live.heartbeat_check()
+
+
+class SettlingConsumer(KeepsHeartbeats, Consumer):
     def ack_message(self, message):
         try:
             super().ack_message(message)

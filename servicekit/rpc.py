@@ -48,7 +48,7 @@ from nameko.exceptions import (
 )
 
 from servicekit import errors
-from servicekit.amqp import SettlingConsumer
+from servicekit.amqp import KeepsHeartbeats, SettlingConsumer
 from servicekit.connections import BROKER_GONE, KeptOpen, close_quietly, closed_by_peer
 
 log = logging.getLogger(__name__)
@@ -181,8 +181,14 @@ class ReplyListener(nameko_rpc.ReplyListener):
       this one answers those calls `Unavailable` (503 at the gateway) and goes on;
     - replies are not acknowledged (the broker counts them delivered as it sends them): a
       reply only this process can take has nowhere to go back to, so the ack was a message
-      to the broker for every call that bought nothing.
+      to the broker for every call that bought nothing; its consumer therefore sends its
+      heartbeats however busy it is (`KeepsHeartbeats`), as nothing else goes that way.
     """
+
+    class ReplyConsumer(KeepsHeartbeats, nameko_rpc.ReplyListener.ReplyConsumer):
+        pass
+
+    consumer_cls = ReplyConsumer
 
     def setup(self):
         super().setup()

@@ -3,6 +3,8 @@ through the gateway: every request is answered within seconds, nothing is lost, 
 happens twice. Only this test's vhost is touched."""
 
 import json
+import logging
+import time
 from collections import Counter
 from types import SimpleNamespace
 
@@ -10,8 +12,9 @@ import eventlet
 from kombu import Connection
 from nameko import config
 from nameko.rpc import get_rpc_exchange
+from nameko.standalone.rpc import ClusterRpcClient
 
-from servicekit.rpc import _Replies
+from servicekit.rpc import ServiceRpc, _Replies, rpc
 from tests.reliability.faults import Traffic, check_books, drop_connections
 from tests.support import wait_for
 
@@ -70,3 +73,46 @@ def test_a_reply_connection_closed_by_the_broker_as_it_is_used_is_replaced(
         got = [channel.basic_get("replies-kept", no_ack=True) for _ in range(2)]
     assert [json.loads(m.body)["result"] for m in got if m is not None] == [{"n": 1}, {"n": 2}]
     replies.close()
+
+
+class Callee:
+    name = "heartbeat_callee"
+
+    @rpc
+    def echo(self, n):
+        return n
+
+
+class Caller:
+    name = "heartbeat_caller"
+    callee = ServiceRpc("heartbeat_callee", expiration=2)
+
+    @rpc
+    def call_for(self, seconds):
+        """Calls without a pause for `seconds`: its replies never leave the reply
+        connection a second to spare."""
+        calls, end = 0, time.monotonic() + seconds
+        while time.monotonic() < end:
+            assert self.callee.echo(calls) == calls
+            calls += 1
+        return calls
+
+
+def test_a_caller_busy_with_replies_keeps_its_reply_connection(
+    runner_factory, rabbit_config, caplog
+):
+    """The reply listener sends nothing back for a reply, so under steady calls only its
+    heartbeats tell the broker it is alive; with none, the broker closed its connection
+    after two heartbeats' time and the replies then in flight were lost."""
+    with config.patch({"HEARTBEAT": 2}):  # taken by the services' consumers as they start
+        runner = runner_factory(Callee, Caller)
+        runner.start()
+    with (
+        caplog.at_level(logging.WARNING, logger="kombu.mixins"),
+        ClusterRpcClient() as cluster,
+    ):
+        calls = cluster.heartbeat_caller.call_for(10)
+    runner.stop()
+    assert calls > 100
+    lost = [r.getMessage() for r in caplog.records if "Connection to broker lost" in r.getMessage()]
+    assert lost == []

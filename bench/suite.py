@@ -60,18 +60,42 @@ def provision(cfg: BenchConfig) -> None:
     )
 
 
+# reused data is seeded afresh once a night to come is this full
+REUSE_WHILE_NIGHTS_BELOW = 0.8
+
+
 def prepare(cfg: BenchConfig) -> dict:
     """Databases, vhost and data ready for a run; what was seeded and how long it took."""
     create_vhost(cfg.vhost)
     if cfg.reuse_data and _seeded(cfg) == cfg.guests:
-        provision(cfg)
-        vacuum(cfg)
-        return {"guests": cfg.guests, "reused": True}
+        # every run's bookings stay in the data: once nights fill up, bookings would be
+        # refused (409) and the bench would measure that
+        fullest = fullest_coming_night(cfg.database_url("reservations"))
+        if fullest < REUSE_WHILE_NIGHTS_BELOW:
+            provision(cfg)
+            vacuum(cfg)
+            return {"guests": cfg.guests, "reused": True}
+        print(f"a coming night is {fullest:.0%} booked: seeding afresh", flush=True)
     drop_databases(cfg)
     provision(cfg)
     started = time.monotonic()
     seeded = seed.seed(cfg)
     return {**seeded, "seconds": round(time.monotonic() - started, 1)}
+
+
+def fullest_coming_night(database_url: str) -> float:
+    """How full (0 to 1) the fullest night to come of any room type is."""
+    engine = create_engine(database_url)
+    try:
+        with engine.connect() as conn:
+            return conn.execute(
+                text(
+                    "select coalesce(max(booked::float / total), 0) from room_nights "
+                    "where night >= current_date and total > 0"
+                )
+            ).scalar_one()
+    finally:
+        engine.dispose()
 
 
 def vacuum(cfg: BenchConfig) -> None:

@@ -444,6 +444,27 @@ def test_one_notification_per_cause_and_recipient_even_past_the_inbox(clean_data
     assert sorted(r.dedupe_key for r in rows) == ["ev-2/guest:2", "ev-3/guest:1", "ev-3/guest:2"]
 
 
+def test_many_notifications_at_once_are_written_in_parts(clean_databases, monkeypatch):
+    """A day's birthdays come thousands at once: they are rendered and written a part at a
+    time, so a process never holds them all."""
+    monkeypatch.setattr(notices, "ISSUED_TOGETHER", 2)
+    engine = create_engine(settings.database_url("notifications"))
+    statements = []
+    event.listen(engine, "before_cursor_execute", lambda *args: statements.append(args[2]))
+    guests = [Recipient(f"guest:{n}", f"guest {n}", name=f"G{n}", guest_id=n) for n in range(5)]
+    with Session(engine) as session, session.begin():
+        written = notices.issue(
+            session,
+            [Draft("birthday", g, {"name": g.name}) for g in guests],
+            "birthday:2026",
+            Channels(),
+            datetime.now(UTC),
+        )
+    engine.dispose()
+    assert len(written) == 5
+    assert len([s for s in statements if "INSERT INTO notifications" in s]) == 3
+
+
 def test_two_replicas_send_each_notification_once(notifications, provider, container_factory):
     container_factory(NotificationsService).start()
     publish("guest_registered", guest(1, "Ana Ruiz", "+34600111222"))

@@ -238,7 +238,7 @@ class ReservationsService(HealthRpc):
         except (Exception, eventlet.Timeout):
             log.warning("the guests service could not confirm a guest", exc_info=True)
             raise errors.Unavailable("the guests service cannot confirm the guest now") from None
-        return {k: found.get(k) for k in ("id", "name", "language", "phone", "email")}
+        return {key: found.get(key) for key in store.GUEST_KEYS}
 
     # --- how every command runs ------------------------------------------------------------
 

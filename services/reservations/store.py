@@ -176,6 +176,8 @@ _GUEST_DETAILS = (
     GUESTS.c.email,
 )
 _KNOWN_GUEST = select(*_GUEST_DETAILS).where(GUESTS.c.guest_id == bindparam("guest_id"))
+# what a booking reads of its guest, from this service's list or from the guests service
+GUEST_KEYS = tuple(column.name for column in _GUEST_DETAILS)
 
 
 class GuestNotOnFile(Exception):
@@ -261,7 +263,7 @@ def book(
         on_file = found._asdict() if found is not None else known_guest(session, guest_id)
         if on_file is None or on_file["id"] is None:
             raise GuestNotOnFile(guest_id)
-        guest = {key: on_file[key] for key in ("id", "name", "language", "phone", "email")}
+        guest = {key: on_file[key] for key in GUEST_KEYS}
     if found is None:
         raise errors.ValidationFailed.on("room_type", f"no room type {request['room_type']}")
     room_type = found.RoomType

@@ -1,0 +1,69 @@
+"""The gateway's rate limiter on a real Redis: gateway processes that share a caller's
+bucket never let it through more often than its limit, and take their tokens from Redis a
+few at a time."""
+
+import time
+import uuid
+
+import eventlet
+import pytest
+import redis
+
+from gateway.auth import Principal
+from gateway.http import HttpError
+from gateway.rate_limit import RateLimiter, taken_at_once
+
+RATE, BURST = 100, 60
+AGENT = Principal(staff_id=7, username="maria", role="agent", department=None)
+
+
+@pytest.fixture
+def two_gateway_processes(monkeypatch):
+    """Two limiters, as two gateway processes have, on one Redis and one set of buckets."""
+    monkeypatch.setenv("RATE_LIMIT_PER_TOKEN", str(RATE))
+    monkeypatch.setenv("RATE_LIMIT_BURST", str(BURST))
+    monkeypatch.setenv("RATE_LIMIT_PREFIX", f"hotelcs:test:{uuid.uuid4()}")
+    limiters = [RateLimiter(), RateLimiter()]
+    for limiter in limiters:
+        limiter.setup()
+    yield limiters
+    for limiter in limiters:
+        limiter.stop()
+
+
+def evalsha_calls(client: redis.Redis) -> int:
+    return client.info("commandstats").get("cmdstat_evalsha", {}).get("calls", 0)
+
+
+def test_a_process_asks_redis_once_for_a_few_requests(two_gateway_processes):
+    gateway = two_gateway_processes[0]
+    server = redis.Redis.from_url(gateway.url)
+    asked_before = evalsha_calls(server)
+
+    for _ in range(48):
+        gateway.check(None, AGENT)
+
+    assert taken_at_once(RATE, BURST) == 6
+    assert evalsha_calls(server) - asked_before == 48 // 6
+
+
+def test_processes_sharing_a_bucket_let_through_no_more_than_its_limit(two_gateway_processes):
+    requests = 400
+
+    def check(number: int) -> bool:
+        try:
+            two_gateway_processes[number % 2].check(None, AGENT)
+            return True
+        except HttpError as refused:
+            assert refused.code == "RATE_LIMITED"
+            assert int(refused.headers["Retry-After"]) >= 1
+            return False
+
+    started = time.monotonic()
+    allowed = sum(eventlet.GreenPool(16).imap(check, range(requests)))
+    elapsed = time.monotonic() - started
+
+    # every request let through was paid for with a token of the one bucket: the burst and
+    # what refilled meanwhile, and no fewer (the other process's kept tokens are spent too)
+    assert BURST <= allowed <= BURST + RATE * elapsed + 1, (allowed, elapsed)
+    assert allowed < requests

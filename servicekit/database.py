@@ -236,12 +236,18 @@ def with_commit(session: Session, sql: str, parameters: Any) -> None:
 
 
 def insert_with_commit(
-    session: Session, table: Table, rows: list[dict[str, Any]], **expressions: str
+    session: Session,
+    table: Table,
+    rows: list[dict[str, Any]],
+    skip_existing: bool = False,
+    **expressions: str,
 ) -> None:
     """Insert `rows` (all with the same keys) into `table` in one INSERT sent with the
     transaction's COMMIT (`with_commit`); `expressions` are columns given as SQL, the same
     for every row (`created_at="clock_timestamp()"`). Values go as psycopg2 adapts them,
-    not through the columns' SQLAlchemy types: JSON as `psycopg2.extras.Json`.
+    not through the columns' SQLAlchemy types: JSON as `psycopg2.extras.Json`. With
+    `skip_existing`, a row whose key the table already holds is left out (`ON CONFLICT DO
+    NOTHING`) rather than failing the commit.
 
     Example, a batch's lines of the caller history::
 
@@ -253,7 +259,7 @@ def insert_with_commit(
     head, row = _insert_parts(table, columns, tuple(expressions.items()))
     with_commit(
         session,
-        head + ", ".join([row] * len(rows)),
+        head + ", ".join([row] * len(rows)) + (" ON CONFLICT DO NOTHING" if skip_existing else ""),
         [values[column] for values in rows for column in columns],
     )
 

@@ -13,7 +13,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from servicekit.database import KitTables
+from servicekit.database import KitTables, insert_with_commit
 from servicekit.events import Event
 
 
@@ -48,6 +48,37 @@ def handle_once(
                 first_time.discard(event.event_id)
                 fresh.append(event)
         effect(session, fresh)
+
+
+def handle_once_by_key(
+    session: Session,
+    kit: KitTables,
+    batch: list[Event],
+    effect: Callable[[Session, list[Event]], Any],
+) -> None:
+    """`handle_once` for an effect whose rows' own unique keys settle a repeated event (a
+    revisit per complaint, written with `ON CONFLICT DO NOTHING`): the effect gets every
+    event of the batch, once each, those handled before included, and writes nothing for a
+    fact it already holds. The events are marked handled with the COMMIT rather than read
+    back first: a round trip fewer for the batch. A second delivery of an event running at
+    the same moment waits on the first's row of the effect, then finds it and writes
+    nothing.
+
+    Example::
+
+        @subscribe("complaint_filed")
+        def on_complaint_filed(self, events):
+            handle_once_by_key(self.db, KIT, events, schedule_complaint_calls)
+    """
+    once_each = list({event.event_id: event for event in batch}.values())
+    with session.begin():
+        effect(session, once_each)
+        insert_with_commit(
+            session,
+            kit.handled_events,
+            [{"event_id": event.event_id, "type": event.type} for event in once_each],
+            skip_existing=True,
+        )
 
 
 def handle_each_once(

@@ -11,7 +11,7 @@ from servicekit import errors
 from servicekit.bus import subscribe
 from servicekit.database import Database
 from servicekit.heap import SteadyHeap
-from servicekit.idempotency import handle_each_once, handle_once, run_command_once
+from servicekit.idempotency import handle_each_once, handle_once_by_key, run_command_once
 from servicekit.metrics import JOB_RUNS, HealthRpc, Metrics
 from servicekit.outbox import OutboxRelay
 from servicekit.rpc import ServiceRpc, rpc
@@ -63,8 +63,9 @@ class RevisitsService(HealthRpc):
 
     @subscribe("complaint_filed")
     def on_complaint_filed(self, events):
-        """A `complaint` revisit due within three days of the complaint's receipt."""
-        handle_once(
+        """A `complaint` revisit due within three days of the complaint's receipt (one per
+        complaint: its unique index settles an event delivered twice)."""
+        handle_once_by_key(
             self.db,
             KIT,
             events,

@@ -2,14 +2,20 @@
 real envelopes schedule revisits, duplicates change nothing, the reminders job reminds
 once and files the complaint items the complaints service could not take."""
 
+import json
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from nameko.rpc import rpc
 from nameko.standalone.rpc import ServiceRpcClient
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, event, text
+from sqlalchemy.orm import Session
 
 from servicekit import events, settings
+from servicekit.database import make_engine
+from servicekit.idempotency import handle_once_by_key
+from services.revisits import scheduling
+from services.revisits.models import KIT
 from services.revisits.service import RevisitsService
 from tests import support
 from tests.support import wait_for
@@ -277,3 +283,33 @@ def test_a_returning_guests_stay_is_credited_to_the_agent_who_last_reached_them(
             "currency": "EUR",
         }
     ]
+
+
+def test_a_batch_of_complaints_is_planned_in_one_statement_before_its_commit(clean_databases):
+    engine = make_engine(settings.database_url("revisits"))
+    sent = []
+    event.listen(engine, "before_cursor_execute", lambda *args: sent.append(args[2]))
+    received = datetime(2026, 11, 23, 9, 30, tzinfo=UTC)
+    batch = [
+        events.parse(json.loads(json.dumps(events.envelope(kind, data), default=str)))
+        for kind, data in [
+            ("complaint_filed", complaint(30 + n, received, n + 1)) for n in range(3)
+        ]
+    ]
+
+    def plan(session, fresh):
+        scheduling.schedule_complaint_calls(session, [e.data for e in fresh])
+
+    with Session(engine) as session:
+        # one of them delivered twice within the batch
+        handle_once_by_key(session, KIT, [*batch, batch[0]], plan)
+        # the revisits in one statement; the batch's marks and events go with the COMMIT
+        assert len(sent) == 1, sent
+        # delivered again, in a batch of its own: nothing new, and no failing commit
+        handle_once_by_key(session, KIT, batch[1:], plan)
+    engine.dispose()
+
+    assert sorted(r["complaint_id"] for r in revisits()) == [30, 31, 32]
+    assert sorted(e["complaint_id"] for e in outbox("revisit_scheduled")) == [30, 31, 32]
+    handled = query("select event_id::text as id from handled_events")
+    assert sorted(r["id"] for r in handled) == sorted(str(e.event_id) for e in batch)

@@ -96,9 +96,9 @@ def event_latency(cfg: BenchConfig, since: datetime, wait: float = 30) -> dict:
     arrive are counted as `missing`.
 
     The way to the revisit is also split in two legs (`revisit_legs`): to the start of the
-    revisits service's transaction that handled the event (its `handled_events` row, written
-    by that transaction's first statement with the transaction's clock), and that
-    transaction itself, to the revisit's commit.
+    revisits service's transaction that handled the event (its `handled_events` row, whose
+    time is the transaction's start, `now()`, though it is written with the COMMIT), and
+    that transaction itself, to the revisit's commit.
     """
     by_complaint = (
         "select (envelope->'data'->>'complaint_id')::bigint, created_at from outbox "

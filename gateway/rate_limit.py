@@ -23,8 +23,12 @@ Fewer checks still: a gateway process takes a few tokens at a time from the shar
 Redis. No caller ever gets more than its limit (every request is paid for with a token of
 the shared bucket); a caller whose requests move to another process, or stop, can find the
 tokens kept ahead elsewhere missing for up to a second: at most `MOST_TAKEN_AHEAD` per
-process, against a burst of 200 by default. Limits under 20 a second (the per-address one)
-are asked of Redis on every request, as before.
+process, against a burst of 200 by default. In each process one of a caller's requests
+asks Redis at a time; the caller's other requests in flight share its answer (the tokens it
+kept, a refusal, or Redis away, when all go through after that one check's timeout): each
+asking too would take more than the caller needs and, with its burst nearly spent, be
+refused while the tokens kept would have paid for it. Limits under 20 a second (the
+per-address one) are asked of Redis on every request, side by side, as before.
 """
 
 import logging
@@ -32,6 +36,7 @@ import math
 import time
 
 import redis
+from eventlet.event import Event as Signal
 from nameko.extensions import DependencyProvider
 from redis.commands.core import Script
 
@@ -68,6 +73,8 @@ return {taken, tostring(wait)}
 # the burst, and never more than this many at once.
 MOST_TAKEN_AHEAD = 10
 KEPT_AHEAD_SECONDS = 1.0
+# what a check's answer is when Redis could not be asked: the request goes through
+_REDIS_AWAY = "redis away"
 
 
 class Limits:
@@ -134,6 +141,8 @@ class RateLimiter(DependencyProvider):
         self.url = settings.env("REDIS_URL", "redis://127.0.0.1:6379/0")
         self.clients = KeptOpen(self._client, close=lambda take: take.registered_client.close())
         self.taken_ahead = TakenAhead()
+        # a bucket's check asking Redis for tokens, which the caller's other checks await
+        self.asking: dict[str, Signal] = {}
 
     def get_dependency(self, worker_ctx):
         return self
@@ -149,27 +158,56 @@ class RateLimiter(DependencyProvider):
 
     def check(self, request, principal) -> None:
         """Raise 429 `RATE_LIMITED` (with `Retry-After`) when the caller is over its limit."""
-        from gateway.http import HttpError
-
         if principal is not None:
             rate, burst = self.limits.per_token, self.limits.token_burst
             key = f"{self.prefix}:staff:{principal.subject}"
         else:
             rate, burst = self.limits.per_address, self.limits.address_burst
             key = f"{self.prefix}:addr:{request.remote_addr}"
-        if rate <= 0 or self.taken_ahead.take(key):
+        if rate <= 0:
             return
+        at_once = taken_at_once(rate, burst)
+        while not self.taken_ahead.take(key):
+            asking = self.asking.get(key)
+            if asking is None or at_once == 1:
+                outcome = self._ask(key, rate, burst, at_once)
+                if outcome is True:
+                    return
+            else:
+                # Another of the caller's requests is asking Redis for a few tokens: share
+                # its answer. Asking too would take more than the caller needs at once,
+                # and with a burst nearly spent, refuse requests the tokens kept will pay.
+                outcome = asking.wait()
+                if outcome is True:
+                    continue  # one of the tokens it kept, if another has not taken the last
+            if outcome is _REDIS_AWAY:
+                return
+            raise _refusal(outcome)
+
+    def _ask(self, key: str, rate: float, burst: float, at_once: int) -> bool | float | str:
+        """Take up to `at_once` tokens from the caller's bucket in Redis, one for this
+        request and the rest kept: True, or the seconds until there is a token, or
+        `_REDIS_AWAY` if Redis could not be asked."""
+        asking = self.asking[key] = Signal() if at_once > 1 else None
+        outcome: bool | float | str = _REDIS_AWAY
         try:
             # a new client connects as it is made: Redis may be away then too
             with self.clients.use() as take:
-                taken, wait = take(
-                    keys=[key], args=[rate, burst, time.time(), taken_at_once(rate, burst)]
-                )
+                taken, wait = take(keys=[key], args=[rate, burst, time.time(), at_once])
+            self.taken_ahead.keep(key, int(taken) - 1)
+            outcome = True if int(taken) else float(wait)
         except redis.RedisError:
             log.warning("rate limiter cannot reach Redis; letting the request through")
-            return
-        if int(taken) < 1:
-            error = HttpError("RATE_LIMITED", "too many requests; slow down")
-            error.headers["Retry-After"] = str(max(1, math.ceil(float(wait))))
-            raise error
-        self.taken_ahead.keep(key, int(taken) - 1)
+        finally:
+            if asking is not None:
+                del self.asking[key]
+                asking.send(outcome)
+        return outcome
+
+
+def _refusal(wait: float) -> Exception:
+    from gateway.http import HttpError
+
+    error = HttpError("RATE_LIMITED", "too many requests; slow down")
+    error.headers["Retry-After"] = str(max(1, math.ceil(wait)))
+    return error

@@ -67,3 +67,25 @@ def test_processes_sharing_a_bucket_let_through_no_more_than_its_limit(two_gatew
     # what refilled meanwhile, and no fewer (the other process's kept tokens are spent too)
     assert BURST <= allowed <= BURST + RATE * elapsed + 1, (allowed, elapsed)
     assert allowed < requests
+
+
+def test_a_caller_within_its_burst_is_never_refused_however_many_requests_at_once(
+    two_gateway_processes,
+):
+    server = redis.Redis.from_url(two_gateway_processes[0].url)
+    asked_before = evalsha_calls(server)
+    at_once = BURST - 10
+
+    def check(number: int) -> int:
+        try:
+            two_gateway_processes[number % 2].check(None, AGENT)
+            return 200
+        except HttpError as refused:
+            return refused.code
+
+    statuses = list(eventlet.GreenPool(at_once).imap(check, range(at_once)))
+
+    assert statuses == [200] * at_once, statuses
+    # each process's requests waited for one asking at a time, six tokens an answer
+    per_process = at_once // 2
+    assert evalsha_calls(server) - asked_before <= 2 * -(-per_process // 6)

@@ -86,5 +86,22 @@ def test_a_silent_redis_holds_checks_side_by_side(
     assert silent_redis["most"] == at_once
 
 
+def test_a_silent_redis_holds_a_callers_requests_behind_one_check(
+    tight_limits, silent_redis, suite_config, start_services
+):
+    start_services(GatewayService)
+    admin = _gateway(suite_config).as_admin()  # let through once its check timed out
+    at_once = 8
+
+    statuses = list(
+        eventlet.GreenPool(at_once).imap(lambda _: admin.get("/staff").status_code, range(at_once))
+    )
+
+    assert statuses == [200] * at_once
+    # one of the caller's requests asked for tokens; the others shared its answer (Redis
+    # away: all through) rather than each waiting out a timeout of its own
+    assert silent_redis["most"] == 1
+
+
 def _gateway(suite_config) -> Api:
     return Api(f"http://127.0.0.1:{suite_config['port']}")

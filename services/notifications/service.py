@@ -15,7 +15,7 @@ from servicekit.bus import subscribe
 from servicekit.database import Database
 from servicekit.events import Event
 from servicekit.heap import SteadyHeap
-from servicekit.idempotency import handle_each_once, handle_once
+from servicekit.idempotency import handle_each_once, handle_once, handle_once_by_key
 from servicekit.metrics import JOB_RUNS, HealthRpc, Metrics
 from servicekit.outbox import OutboxRelay
 from servicekit.rpc import rpc
@@ -67,20 +67,20 @@ class NotificationsService(HealthRpc):
     def reservation_held(self, events: list[Event]):
         """The read-back to the guest: `{"reservation_id": 7, "code": "R7K2", "guest_id": 12,
         "readback": "...", "hold_until": "...", "contact": {"email": ...}, "language": "es"}`"""
-        self._notify(events)
+        self._notify(events, to_the_guest_named=True)
 
     @subscribe("reservation_released", gather=True)
     def reservation_released(self, events: list[Event]):
-        self._notify(events)
+        self._notify(events, to_the_guest_named=True)
 
     @subscribe("reservation_cancelled", gather=True)
     def reservation_cancelled(self, events: list[Event]):
-        self._notify(events)
+        self._notify(events, to_the_guest_named=True)
 
     @subscribe("complaint_filed")
     def complaint_filed(self, events: list[Event]):
         """The receipt with the tracking code, to the guest or the complaint's contact."""
-        self._notify(events)
+        self._notify(events, to_the_guest_named=True)
 
     @subscribe("complaint_dispatched")
     def complaint_dispatched(self, events: list[Event]):
@@ -108,7 +108,15 @@ class NotificationsService(HealthRpc):
     def _handle(self, events: list[Event], effect) -> None:
         handle_each_once(self.db, KIT, events, effect)
 
-    def _notify(self, events: list[Event]) -> None:
+    def _notify(self, events: list[Event], to_the_guest_named: bool = False) -> None:
+        """Write the notifications `events` call for. A notification is unique per event and
+        recipient (`dedupe_key`); where the recipient is the guest or contact the event
+        itself names (`to_the_guest_named`), a repeated event finds its notification
+        written and writes nothing, so the batch is marked handled with its COMMIT
+        (`handle_once_by_key`, a round trip fewer). Others (a department's director, read
+        from the staff list) could be someone else by the second delivery: `handle_once`
+        ignores a repeat whole."""
+
         def write(session, fresh):
             # the batch's guests in one read: each draft then finds its guest in the session,
             # which holds them only while something else does
@@ -124,7 +132,7 @@ class NotificationsService(HealthRpc):
             )
             del on_file
 
-        handle_once(self.db, KIT, events, write)
+        (handle_once_by_key if to_the_guest_named else handle_once)(self.db, KIT, events, write)
 
     # --- birthdays ------------------------------------------------------------------
 

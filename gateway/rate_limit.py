@@ -28,7 +28,10 @@ asks Redis at a time; the caller's other requests in flight share its answer (th
 kept, a refusal, or Redis away, when all go through after that one check's timeout): each
 asking too would take more than the caller needs and, with its burst nearly spent, be
 refused while the tokens kept would have paid for it. Limits under 20 a second (the
-per-address one) are asked of Redis on every request, side by side, as before.
+per-address one) are asked of Redis on every request, side by side, as before. A bucket
+Redis found empty is refused in the process without asking until a token has refilled
+(`Retry-After` from the same time): a caller hammering past its limit, a password guesser
+say, costs Redis one check per refill rather than one per request.
 """
 
 import logging
@@ -93,10 +96,12 @@ def taken_at_once(rate: float, burst: float) -> int:
 
 class TakenAhead:
     """The tokens this process took from the shared buckets ahead of its callers' requests,
-    by bucket, each kept until `kept_for` seconds after it was taken.
+    by bucket, each kept until `kept_for` seconds after it was taken; and the buckets Redis
+    found empty, none until a token has refilled (no process can take one before then).
 
     Example: `keep("staff:7", 4)`, then `take("staff:7")` is True four times within the
-    second, False after.
+    second, False after; `note_empty("addr:10.0.0.9", 0.1)`, then `empty_for(...)` is the
+    time left of that tenth of a second.
     """
 
     # past this many buckets, those whose tokens ran out of time are forgotten
@@ -113,7 +118,7 @@ class TakenAhead:
     def take(self, key: str) -> bool:
         left, until = self._left.get(key, (0, 0.0))
         if not left:
-            return False
+            return False  # none kept, or the bucket is empty
         if self.clock() >= until:
             del self._left[key]
             return False
@@ -129,7 +134,19 @@ class TakenAhead:
         now = self.clock()
         left, until = self._left.get(key, (0, 0.0))
         # two checks that found none left may both have taken some: keep both's
-        self._left[key] = (count + (left if now < until else 0), now + self.kept_for)
+        self._remember(key, count + (left if now < until else 0), now + self.kept_for, now)
+
+    def note_empty(self, key: str, seconds: float) -> None:
+        now = self.clock()
+        self._remember(key, 0, now + seconds, now)
+
+    def empty_for(self, key: str) -> float:
+        """Seconds until the bucket has a token again, if Redis found it empty; else 0."""
+        left, until = self._left.get(key, (1, 0.0))
+        return max(0.0, until - self.clock()) if left == 0 else 0.0
+
+    def _remember(self, key: str, left: int, until: float, now: float) -> None:
+        self._left[key] = (left, until)
         if len(self._left) > self.SWEEP_ABOVE:
             self._left = {k: v for k, v in self._left.items() if now < v[1]}
 
@@ -166,6 +183,8 @@ class RateLimiter(DependencyProvider):
             key = f"{self.prefix}:addr:{request.remote_addr}"
         if rate <= 0:
             return
+        if empty_for := self.taken_ahead.empty_for(key):
+            raise _refusal(empty_for)  # an empty bucket: no need to ask Redis again yet
         at_once = taken_at_once(rate, burst)
         while not self.taken_ahead.take(key):
             asking = self.asking.get(key)
@@ -194,8 +213,12 @@ class RateLimiter(DependencyProvider):
             # a new client connects as it is made: Redis may be away then too
             with self.clients.use() as take:
                 taken, wait = take(keys=[key], args=[rate, burst, time.time(), at_once])
-            self.taken_ahead.keep(key, int(taken) - 1)
-            outcome = True if int(taken) else float(wait)
+            if int(taken):
+                self.taken_ahead.keep(key, int(taken) - 1)
+                outcome = True
+            else:
+                outcome = float(wait)
+                self.taken_ahead.note_empty(key, outcome)
         except redis.RedisError:
             log.warning("rate limiter cannot reach Redis; letting the request through")
         finally:

@@ -1,9 +1,10 @@
 """The gateway's rate limiter on a real Redis: gateway processes that share a caller's
 bucket never let it through more often than its limit, and take their tokens from Redis a
-few at a time."""
+few at a time, and a caller past its limit costs Redis one check per refill."""
 
 import time
 import uuid
+from types import SimpleNamespace
 
 import eventlet
 import pytest
@@ -89,3 +90,33 @@ def test_a_caller_within_its_burst_is_never_refused_however_many_requests_at_onc
     # each process's requests waited for one asking at a time, six tokens an answer
     per_process = at_once // 2
     assert evalsha_calls(server) - asked_before <= 2 * -(-per_process // 6)
+
+
+def test_a_caller_past_its_limit_is_refused_without_asking_redis_until_a_token_refills(
+    monkeypatch,
+):
+    monkeypatch.setenv("RATE_LIMIT_PER_ADDRESS", "2")
+    monkeypatch.setenv("RATE_LIMIT_ADDRESS_BURST", "2")
+    monkeypatch.setenv("RATE_LIMIT_PREFIX", f"hotelcs:test:{uuid.uuid4()}")
+    gateway = RateLimiter()
+    gateway.setup()
+    guesser = SimpleNamespace(remote_addr="10.0.0.9")
+    server = redis.Redis.from_url(gateway.url)
+    try:
+        gateway.check(guesser, None)
+        gateway.check(guesser, None)
+        with pytest.raises(HttpError):
+            gateway.check(guesser, None)  # the burst spent: Redis says so
+        asked = evalsha_calls(server)
+
+        for _ in range(20):
+            with pytest.raises(HttpError) as refused:
+                gateway.check(guesser, None)
+            assert refused.value.headers["Retry-After"] == "1"
+        assert evalsha_calls(server) == asked
+
+        time.sleep(0.6)  # a token refilled at 2 a second
+        gateway.check(guesser, None)
+        assert evalsha_calls(server) == asked + 1
+    finally:
+        gateway.stop()

@@ -1,5 +1,7 @@
 """The tokens a gateway process takes ahead of its callers' requests (plain logic)."""
 
+import pytest
+
 from gateway.rate_limit import MOST_TAKEN_AHEAD, TakenAhead, taken_at_once
 
 
@@ -63,3 +65,18 @@ def test_a_few_tokens_at_once_only_for_limits_high_enough():
     assert taken_at_once(rate=30, burst=200) == 3  # a tenth of a second's worth
     assert taken_at_once(rate=10, burst=50) == 1  # the per-address default: every request
     assert taken_at_once(rate=2, burst=5) == 1
+
+
+def test_an_empty_bucket_is_known_empty_until_a_token_has_refilled():
+    clock = Clock()
+    ahead = TakenAhead(kept_for=1.0, clock=clock)
+    ahead.note_empty("addr:10.0.0.9", 0.1)
+
+    assert ahead.empty_for("addr:10.0.0.9") == pytest.approx(0.1)
+    assert ahead.take("addr:10.0.0.9") is False
+    assert ahead.empty_for("addr:10.0.0.8") == 0.0
+    clock.now += 0.1
+    assert ahead.empty_for("addr:10.0.0.9") == 0.0
+    ahead.keep("addr:10.0.0.9", 2)  # tokens again: not empty
+    assert ahead.empty_for("addr:10.0.0.9") == 0.0
+    assert ahead.take("addr:10.0.0.9")

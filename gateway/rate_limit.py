@@ -207,7 +207,9 @@ class RateLimiter(DependencyProvider):
         """Take up to `at_once` tokens from the caller's bucket in Redis, one for this
         request and the rest kept: True, or the seconds until there is a token, or
         `_REDIS_AWAY` if Redis could not be asked."""
-        asking = self.asking[key] = Signal() if at_once > 1 else None
+        asking = Signal() if at_once > 1 else None
+        if asking is not None:
+            self.asking[key] = asking
         outcome: bool | float | str = _REDIS_AWAY
         try:
             # a new client connects as it is made: Redis may be away then too

@@ -64,11 +64,14 @@ def handle_once_by_key(
     the same moment waits on the first's row of the effect, then finds it and writes
     nothing.
 
-    Example::
+    Example (the revisits service: one revisit per complaint, its unique index)::
 
         @subscribe("complaint_filed")
         def on_complaint_filed(self, events):
-            handle_once_by_key(self.db, KIT, events, schedule_complaint_calls)
+            handle_once_by_key(
+                self.db, KIT, events,
+                lambda session, each: schedule_complaint_calls(session, [e.data for e in each]),
+            )
     """
     once_each = list({event.event_id: event for event in batch}.values())
     with session.begin():

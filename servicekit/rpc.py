@@ -28,6 +28,7 @@ What differs, and why it is safe:
   its Idempotency-Key.
 """
 
+import inspect
 import logging
 import sys
 from collections.abc import Callable
@@ -42,6 +43,7 @@ from nameko import rpc as nameko_rpc
 from nameko.amqp.publish import Publisher, UndeliverableMessage
 from nameko.constants import AMQP_SSL_CONFIG_KEY, LOGIN_METHOD_CONFIG_KEY
 from nameko.exceptions import (
+    IncorrectSignature,
     ReplyQueueExpiredWithPendingReplies,
     UnserializableValueError,
     serialize,
@@ -168,6 +170,18 @@ class RpcConsumer(nameko_rpc.RpcConsumer):
 
 class Rpc(nameko_rpc.Rpc):
     rpc_consumer = RpcConsumer()
+
+    def setup(self):
+        super().setup()
+        self.signature = inspect.signature(getattr(self.container.service_cls, self.method_name))
+
+    def check_signature(self, args, kwargs):
+        """A call's arguments matched against the method's signature, read once: nameko reads
+        it through `inspect.getcallargs` on every call (14 us against 2.5 us a call)."""
+        try:
+            self.signature.bind(None, *args, **kwargs)  # None: the unbound method's self
+        except TypeError as exc:
+            raise IncorrectSignature(str(exc)) from None
 
 
 rpc = Rpc.decorator

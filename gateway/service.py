@@ -21,6 +21,7 @@ from gateway.staff import FirstAdmin
 from servicekit import settings
 from servicekit.database import Database
 from servicekit.heap import SteadyHeap
+from servicekit.metrics import TurnLag
 from servicekit.outbox import OutboxRelay
 from servicekit.rpc import ServiceRpc
 
@@ -47,6 +48,7 @@ class GatewayService(
     db = Database("gateway")
     relay = OutboxRelay("gateway", KIT)
     heap = SteadyHeap()
+    turn_lag = TurnLag()
     first_admin = FirstAdmin()
     rate_limiter = RateLimiter()
     signing_key = auth.SigningKey()

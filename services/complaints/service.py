@@ -14,7 +14,7 @@ from servicekit.bus import subscribe
 from servicekit.database import Database
 from servicekit.heap import SteadyHeap
 from servicekit.idempotency import handle_each_once, run_command_once
-from servicekit.metrics import JOB_RUNS, HealthRpc, Metrics
+from servicekit.metrics import JOB_RUNS, HealthRpc, Metrics, TurnLag
 from servicekit.outbox import OutboxRelay
 from servicekit.pages import decode_cursor
 from servicekit.rpc import rpc
@@ -47,6 +47,7 @@ class ComplaintsService(HealthRpc):
     db = Database("complaints")
     relay = OutboxRelay("complaints", KIT)
     heap = SteadyHeap()
+    turn_lag = TurnLag()
     metrics = Metrics("complaints")
 
     @rpc(expected_exceptions=errors.EXPECTED)

@@ -13,7 +13,7 @@ from servicekit.bus import subscribe
 from servicekit.database import Database
 from servicekit.heap import SteadyHeap
 from servicekit.idempotency import handle_once, run_command_once
-from servicekit.metrics import HealthRpc, Metrics
+from servicekit.metrics import HealthRpc, Metrics, TurnLag
 from servicekit.outbox import OutboxRelay
 from servicekit.rpc import rpc
 from services.guests import caller_screen, domain, files
@@ -28,6 +28,7 @@ class GuestsService(HealthRpc):
     db = Database("guests")
     relay = OutboxRelay("guests", KIT)
     heap = SteadyHeap()
+    turn_lag = TurnLag()
     metrics = Metrics("guests")
 
     def _once(self, command, key, execute):

@@ -16,7 +16,7 @@ from servicekit.database import Database
 from servicekit.events import Event
 from servicekit.heap import SteadyHeap
 from servicekit.idempotency import handle_each_once, handle_once, handle_once_by_key
-from servicekit.metrics import JOB_RUNS, HealthRpc, Metrics
+from servicekit.metrics import JOB_RUNS, HealthRpc, Metrics, TurnLag
 from servicekit.outbox import OutboxRelay
 from servicekit.rpc import rpc
 from services.notifications import channels, notices
@@ -33,6 +33,7 @@ class NotificationsService(HealthRpc):
     db = Database("notifications")
     relay = OutboxRelay("notifications", KIT)
     heap = SteadyHeap()
+    turn_lag = TurnLag()
     courier = Courier("notifications")
     metrics = Metrics("notifications")
 

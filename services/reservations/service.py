@@ -21,7 +21,7 @@ from servicekit.database import Database, translate_unavailable
 from servicekit.events import Event
 from servicekit.heap import SteadyHeap
 from servicekit.idempotency import handle_each_once, run_command_once
-from servicekit.metrics import JOB_RUNS, HealthRpc, Metrics
+from servicekit.metrics import JOB_RUNS, HealthRpc, Metrics, TurnLag
 from servicekit.outbox import OutboxRelay
 from servicekit.pages import DEFAULT_LIMIT, decode_cursor, encode_cursor
 from servicekit.rpc import ServiceRpc, rpc
@@ -54,6 +54,7 @@ class ReservationsService(HealthRpc):
     db = Database("reservations")
     relay = OutboxRelay("reservations", KIT)
     heap = SteadyHeap()
+    turn_lag = TurnLag()
     metrics = Metrics("reservations")
     guests = ServiceRpc("guests", expiration=GUESTS_TIMEOUT)
 

@@ -12,7 +12,7 @@ from servicekit.bus import subscribe
 from servicekit.database import Database
 from servicekit.heap import SteadyHeap
 from servicekit.idempotency import handle_each_once, handle_once_by_key, run_command_once
-from servicekit.metrics import JOB_RUNS, HealthRpc, Metrics
+from servicekit.metrics import JOB_RUNS, HealthRpc, Metrics, TurnLag
 from servicekit.outbox import OutboxRelay
 from servicekit.rpc import ServiceRpc, rpc
 from services.revisits import calls, evaluation, followups, scheduling
@@ -35,6 +35,7 @@ class RevisitsService(HealthRpc):
     db = Database("revisits")
     relay = OutboxRelay("revisits", KIT)
     heap = SteadyHeap()
+    turn_lag = TurnLag()
     metrics = Metrics("revisits")
     complaints = ServiceRpc("complaints", expiration=followups.FILING_TIMEOUT)
 

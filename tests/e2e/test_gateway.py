@@ -133,6 +133,7 @@ def test_health_metrics_and_docs_need_no_token(suite):
     assert metrics.status_code == 200
     assert "hotelcs_http_requests_total" in metrics.text
     assert "hotelcs_http_request_duration_seconds_bucket" in metrics.text
+    assert 'hotelcs_green_thread_lag_seconds_count{service="gateway"}' in metrics.text
     # route templates as labels, never the ids in a path
     assert 'route="/health"' in metrics.text
 
@@ -160,6 +161,7 @@ def test_every_service_serves_its_own_metrics_and_health(start_services, suite_c
     answer = requests.get(f"{base}/metrics", timeout=5)
     assert answer.status_code == 200
     assert "hotelcs_entrypoint_calls_total" in answer.text
+    assert "hotelcs_green_thread_lag_seconds_bucket" in answer.text
 
 
 def test_bodies_over_one_mebibyte_are_refused_with_413(suite):

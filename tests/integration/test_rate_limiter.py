@@ -39,17 +39,37 @@ def asked(monkeypatch) -> list[str]:
 
 
 @pytest.fixture
-def two_gateway_processes(monkeypatch, asked):
-    """Two limiters, as two gateway processes have, on one Redis and one set of buckets."""
-    monkeypatch.setenv("RATE_LIMIT_PER_TOKEN", str(RATE))
-    monkeypatch.setenv("RATE_LIMIT_BURST", str(BURST))
-    monkeypatch.setenv("RATE_LIMIT_PREFIX", f"hotelcs:test:{uuid.uuid4()}")
-    limiters = [RateLimiter(), RateLimiter()]
-    for limiter in limiters:
-        limiter.setup()
-    yield limiters
-    for limiter in limiters:
+def gateway_processes(monkeypatch, asked):
+    """`gateway_processes(count, **limits)`: that many limiters, as as many gateway
+    processes have, with the given settings, on one Redis and buckets of their own."""
+    started = []
+
+    def start(count: int, **limits: float) -> list[RateLimiter]:
+        for name, value in limits.items():
+            monkeypatch.setenv(name, str(value))
+        monkeypatch.setenv("RATE_LIMIT_PREFIX", f"hotelcs:test:{uuid.uuid4()}")
+        for _ in range(count):
+            started.append(RateLimiter())
+            started[-1].setup()
+        return started[-count:]
+
+    yield start
+    for limiter in started:
         limiter.stop()
+
+
+@pytest.fixture
+def two_gateway_processes(gateway_processes):
+    return gateway_processes(2, RATE_LIMIT_PER_TOKEN=RATE, RATE_LIMIT_BURST=BURST)
+
+
+def refusal(limiter: RateLimiter, request=None, principal=AGENT) -> HttpError | None:
+    """None if `limiter` lets the request through, else its refusal."""
+    try:
+        limiter.check(request, principal)
+        return None
+    except HttpError as refused:
+        return refused
 
 
 def test_a_process_asks_redis_once_for_a_few_requests(two_gateway_processes, asked):
@@ -65,18 +85,17 @@ def test_a_process_asks_redis_once_for_a_few_requests(two_gateway_processes, ask
 def test_processes_sharing_a_bucket_let_through_no_more_than_its_limit(two_gateway_processes):
     requests = 400
 
-    def check(number: int) -> bool:
-        try:
-            two_gateway_processes[number % 2].check(None, AGENT)
-            return True
-        except HttpError as refused:
-            assert refused.code == "RATE_LIMITED"
-            assert int(refused.headers["Retry-After"]) >= 1
-            return False
-
     started = time.monotonic()
-    allowed = sum(eventlet.GreenPool(16).imap(check, range(requests)))
+    answers = list(
+        eventlet.GreenPool(16).imap(
+            lambda n: refusal(two_gateway_processes[n % 2]), range(requests)
+        )
+    )
     elapsed = time.monotonic() - started
+    allowed = answers.count(None)
+    for refused in filter(None, answers):
+        assert refused.code == "RATE_LIMITED"
+        assert int(refused.headers["Retry-After"]) >= 1
 
     # every request let through was paid for with a token of the one bucket: the burst and
     # what refilled meanwhile, and no fewer (the other process's kept tokens are spent too)
@@ -89,16 +108,13 @@ def test_a_caller_within_its_burst_is_never_refused_however_many_requests_at_onc
 ):
     at_once = BURST - 10
 
-    def check(number: int) -> int:
-        try:
-            two_gateway_processes[number % 2].check(None, AGENT)
-            return 200
-        except HttpError as refused:
-            return refused.code
+    answers = list(
+        eventlet.GreenPool(at_once).imap(
+            lambda n: refusal(two_gateway_processes[n % 2]), range(at_once)
+        )
+    )
 
-    statuses = list(eventlet.GreenPool(at_once).imap(check, range(at_once)))
-
-    assert statuses == [200] * at_once, statuses
+    assert answers == [None] * at_once, answers
     assert all(gateway.asking == {} for gateway in two_gateway_processes)
     # each process's requests waited for one asking at a time, six tokens an answer
     per_process = at_once // 2
@@ -106,30 +122,22 @@ def test_a_caller_within_its_burst_is_never_refused_however_many_requests_at_onc
 
 
 def test_a_caller_past_its_limit_is_refused_without_asking_redis_until_a_token_refills(
-    monkeypatch, asked
+    gateway_processes, asked
 ):
-    monkeypatch.setenv("RATE_LIMIT_PER_ADDRESS", "2")
-    monkeypatch.setenv("RATE_LIMIT_ADDRESS_BURST", "2")
-    monkeypatch.setenv("RATE_LIMIT_PREFIX", f"hotelcs:test:{uuid.uuid4()}")
-    gateway = RateLimiter()
-    gateway.setup()
+    [gateway] = gateway_processes(1, RATE_LIMIT_PER_ADDRESS=2, RATE_LIMIT_ADDRESS_BURST=2)
     guesser = SimpleNamespace(remote_addr="10.0.0.9")
-    try:
-        gateway.check(guesser, None)
-        gateway.check(guesser, None)
-        with pytest.raises(HttpError):
-            gateway.check(guesser, None)  # the burst spent: Redis says so
-        assert len(asked) == 3
 
-        for _ in range(20):
-            with pytest.raises(HttpError) as refused:
-                gateway.check(guesser, None)
-            assert refused.value.headers["Retry-After"] == "1"
-        assert len(asked) == 3
+    gateway.check(guesser, None)
+    gateway.check(guesser, None)
+    assert refusal(gateway, guesser, None)  # the burst spent: Redis says so
+    assert len(asked) == 3
 
-        time.sleep(0.6)  # a token refilled at 2 a second
-        gateway.check(guesser, None)
-        assert len(asked) == 4
-        assert gateway.asking == {}  # nothing left behind per address
-    finally:
-        gateway.stop()
+    for _ in range(20):
+        refused = refusal(gateway, guesser, None)
+        assert refused and refused.headers["Retry-After"] == "1"
+    assert len(asked) == 3
+
+    time.sleep(0.6)  # a token refilled at 2 a second
+    gateway.check(guesser, None)
+    assert len(asked) == 4
+    assert gateway.asking == {}  # nothing left behind per address

@@ -19,6 +19,7 @@ from gateway.routes.revisits import RevisitRoutes
 from gateway.routes.staff import StaffRoutes
 from gateway.staff import FirstAdmin
 from servicekit import settings
+from servicekit.cpu_share import CpuShare
 from servicekit.database import Database
 from servicekit.heap import SteadyHeap
 from servicekit.metrics import TurnLag
@@ -49,6 +50,7 @@ class GatewayService(
     relay = OutboxRelay("gateway", KIT)
     heap = SteadyHeap()
     turn_lag = TurnLag()
+    cpu_share = CpuShare()
     first_admin = FirstAdmin()
     rate_limiter = RateLimiter()
     signing_key = auth.SigningKey()

@@ -11,6 +11,7 @@ from nameko.timer import Timer
 
 from servicekit import errors, settings
 from servicekit.bus import subscribe
+from servicekit.cpu_share import CpuShare
 from servicekit.database import Database
 from servicekit.heap import SteadyHeap
 from servicekit.idempotency import handle_each_once, run_command_once
@@ -48,6 +49,7 @@ class ComplaintsService(HealthRpc):
     relay = OutboxRelay("complaints", KIT)
     heap = SteadyHeap()
     turn_lag = TurnLag()
+    cpu_share = CpuShare()
     metrics = Metrics("complaints")
 
     @rpc(expected_exceptions=errors.EXPECTED)

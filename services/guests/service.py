@@ -10,6 +10,7 @@ from sqlalchemy import select
 
 from servicekit import errors
 from servicekit.bus import subscribe
+from servicekit.cpu_share import CpuShare
 from servicekit.database import Database
 from servicekit.heap import SteadyHeap
 from servicekit.idempotency import handle_once, run_command_once
@@ -29,6 +30,7 @@ class GuestsService(HealthRpc):
     relay = OutboxRelay("guests", KIT)
     heap = SteadyHeap()
     turn_lag = TurnLag()
+    cpu_share = CpuShare()
     metrics = Metrics("guests")
 
     def _once(self, command, key, execute):

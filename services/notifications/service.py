@@ -12,6 +12,7 @@ from sqlalchemy import select
 
 from servicekit import errors, pages, settings
 from servicekit.bus import subscribe
+from servicekit.cpu_share import CpuShare
 from servicekit.database import Database
 from servicekit.events import Event
 from servicekit.heap import SteadyHeap
@@ -34,6 +35,7 @@ class NotificationsService(HealthRpc):
     relay = OutboxRelay("notifications", KIT)
     heap = SteadyHeap()
     turn_lag = TurnLag()
+    cpu_share = CpuShare()
     courier = Courier("notifications")
     metrics = Metrics("notifications")
 

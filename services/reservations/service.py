@@ -17,6 +17,7 @@ from sqlalchemy.exc import DBAPIError
 
 from servicekit import errors, settings
 from servicekit.bus import subscribe
+from servicekit.cpu_share import CpuShare
 from servicekit.database import Database, translate_unavailable
 from servicekit.events import Event
 from servicekit.heap import SteadyHeap
@@ -55,6 +56,7 @@ class ReservationsService(HealthRpc):
     relay = OutboxRelay("reservations", KIT)
     heap = SteadyHeap()
     turn_lag = TurnLag()
+    cpu_share = CpuShare()
     metrics = Metrics("reservations")
     guests = ServiceRpc("guests", expiration=GUESTS_TIMEOUT)
 

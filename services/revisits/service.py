@@ -9,6 +9,7 @@ from nameko.timer import timer
 
 from servicekit import errors
 from servicekit.bus import subscribe
+from servicekit.cpu_share import CpuShare
 from servicekit.database import Database
 from servicekit.heap import SteadyHeap
 from servicekit.idempotency import handle_each_once, handle_once_by_key, run_command_once
@@ -36,6 +37,7 @@ class RevisitsService(HealthRpc):
     relay = OutboxRelay("revisits", KIT)
     heap = SteadyHeap()
     turn_lag = TurnLag()
+    cpu_share = CpuShare()
     metrics = Metrics("revisits")
     complaints = ServiceRpc("complaints", expiration=followups.FILING_TIMEOUT)
 

@@ -9,12 +9,11 @@ receipt and the follow-up call already promised first, the next complaint's answ
 little later. `CPU_NICE` (0-19, default 0) is how much lower, as `nice -n` takes it, set
 per process in the `Procfile` (10 for the complaints service).
 
-Measured in the bench's complaint intake on this 2-core machine, alternating 20 s runs:
-complaint -> revisit p99 59-73 against 98-137 ms, -> notification p99 48-63 against
-77-104 ms, intake between 11% lower and 1% higher (four pairs). Not the reservations
-service: a booking's messages are gathered, work no one waits on within the moment, and
-bookings fell 5-8% with it lowered too (two pairs); nor the gateway, which answers the
-caller screen.
+In the bench's complaint intake on a 2-core machine, complaint -> revisit p99 59-73
+against 98-137 ms; the price is the complaint's own answer on a saturated machine (the
+mixed load's p99 196-227 against 138-176 ms): README, "Performance". Not the reservations
+service (a booking's messages are gathered: no one waits on them within the moment, and
+bookings fell 5-8% with it lowered), nor the gateway, which answers the caller screen.
 
 Linux shares the CPU first between sessions ("autogroups") and only then between the
 processes of a session, so a process's nice value alone counts only against its own

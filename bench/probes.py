@@ -219,6 +219,19 @@ def memory(processes: dict[str, list[int]]) -> dict[str, float]:
 
 # --- CPU ------------------------------------------------------------------------------
 
+
+def cpu_priorities(processes: dict[str, list[int]]) -> dict[str, int]:
+    """The services running at a lower CPU priority than they were started at (their nice
+    value, as the `Procfile`'s `CPU_NICE` sets it): a run's figures depend on it."""
+    lowered = {}
+    for service, pids in sorted(processes.items()):
+        stat = Path(f"/proc/{pids[0]}/stat").read_text()
+        nice = int(stat.rsplit(")", 1)[1].split()[16])
+        if nice:
+            lowered[service] = nice
+    return lowered
+
+
 _CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 # the servers the suite runs on, by process name; the load generator is left out
 SERVERS = {"postgres": "postgresql", "beam.smp": "rabbitmq", "redis-server": "redis"}

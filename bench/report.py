@@ -66,6 +66,7 @@ def table(results: dict) -> str:
         f"hotelcs bench, {results['at']}: {results['cores']} cores, "
         f"{results['guests']:,} guests, {results['connections']} connections, "
         f"{results.get('seconds', '?')} s a scenario ({results.get('tool', '?')})",
+        *_priorities(results),
         "",
         f"{'scenario':<40}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'failed':>8}",
     ]
@@ -120,6 +121,16 @@ def table(results: dict) -> str:
         for name, ok in met.items():
             lines.append(f"{'met   ' if ok else 'MISSED'}  {name}")
     return "\n".join(lines)
+
+
+def _priorities(results: dict) -> list[str]:
+    lowered = results.get("cpu_nice")
+    if not lowered:
+        return []
+    return [
+        "at a lower CPU priority: "
+        + ", ".join(f"{service} (nice {nice})" for service, nice in lowered.items())
+    ]
 
 
 # the servers after the suite's own processes, in the table of CPU per request

@@ -44,6 +44,7 @@ def main() -> int:
     with suite.running(cfg) as running:
         token = running.token()
         results["processes"] = {s: len(p) for s, p in running.processes().items()}
+        results["cpu_nice"] = probes.cpu_priorities(running.processes())
         before = probes.memory(running.processes())
         load.run(
             cfg.gateway,

@@ -28,6 +28,7 @@ def main() -> int:
     requests = load.mixed(100_000, cfg.guests, today, rng)
     with suite.running(cfg) as running:
         token = running.token()
+        results["cpu_nice"] = probes.cpu_priorities(running.processes())
         load.run(cfg.gateway, token, requests, WARM_UP_SECONDS, cfg.connections)
         before = probes.memory(running.processes())
         samples = [before]

@@ -114,3 +114,13 @@ def test_the_cpu_table_has_a_column_per_scenario_the_servers_last_and_a_total():
         ["rabbitmq", "2.00", "0.00"],
         ["total", "6.50", "2.25"],
     ]
+
+
+def test_the_table_names_the_services_at_a_lower_cpu_priority():
+    facts = {"at": "2026-11-24 09:00 UTC", "cores": 2, "guests": 1000, "connections": 16}
+
+    lowered = report.table({**facts, "cpu_nice": {"complaints": 10}}).splitlines()
+    as_started = report.table({**facts, "cpu_nice": {}}).splitlines()
+
+    assert lowered[1] == "at a lower CPU priority: complaints (nice 10)"
+    assert not any("priority" in line for line in as_started)

@@ -18,6 +18,9 @@ _environment = Environment(
     undefined=StrictUndefined,  # a missing fact is a bug to see, not an empty gap in a letter
     autoescape=False,  # plain text: email bodies, SMS and fax, not HTML
     keep_trailing_newline=False,
+    # the templates ship with the code and change with a deploy, which restarts the
+    # service: no stat of the file before every message (1.7 -> 0.5 us, measured alone)
+    auto_reload=False,
 )
 
 

@@ -220,13 +220,20 @@ def memory(processes: dict[str, list[int]]) -> dict[str, float]:
 # --- CPU ------------------------------------------------------------------------------
 
 
+def stat_fields(stat: str) -> list[str]:
+    """The fields of a `/proc/<pid>/stat` line after the command's name (which may hold
+    spaces and parentheses): [1] the parent, [11] and [12] user and system CPU in clock
+    ticks, [16] the nice value."""
+    return stat.rsplit(")", 1)[1].split()
+
+
 def cpu_priorities(processes: dict[str, list[int]]) -> dict[str, int]:
     """The services running at a lower CPU priority than they were started at (their nice
     value, as the `Procfile`'s `CPU_NICE` sets it): a run's figures depend on it."""
     lowered = {}
     for service, pids in sorted(processes.items()):
         stat = Path(f"/proc/{pids[0]}/stat").read_text()
-        nice = int(stat.rsplit(")", 1)[1].split()[16])
+        nice = int(stat_fields(stat)[16])
         if nice:
             lowered[service] = nice
     return lowered
@@ -253,7 +260,7 @@ def cpu_seconds(processes: dict[str, list[int]]) -> dict[tuple[str, int], float]
         pid = int(entry.name)
         who = owner.get(pid) or SERVERS.get(name)
         if who is not None:
-            user, system = stat.rsplit(")", 1)[1].split()[11:13]
+            user, system = stat_fields(stat)[11:13]
             used[who, pid] = (int(user) + int(system)) / _CLOCK_TICKS
     return used
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from sqlalchemy import create_engine, text
 
-from bench import seed
+from bench import probes, seed
 from bench.config import ROOT, BenchConfig
 from servicekit import migrations, settings
 
@@ -206,7 +206,7 @@ def _descendants(root: int) -> list[int]:
                 stat = (entry / "stat").read_text()
             except OSError:
                 continue
-            parent = int(stat.rsplit(")", 1)[1].split()[1])
+            parent = int(probes.stat_fields(stat)[1])
             children.setdefault(parent, []).append(int(entry.name))
     found, todo = [], [root]
     while todo:

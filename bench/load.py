@@ -55,6 +55,13 @@ def caller_screen(count: int, guests: int, rng: random.Random) -> list[Request]:
     ]
 
 
+def room_types(count: int) -> list[Request]:
+    """The room types an agent offers, highest price first: the lightest request a signed-in
+    caller makes (its token checked, its rate counted, one RPC, one small read), so what it
+    costs is what the gateway and a service's machinery cost any request at least."""
+    return [("GET", "/room-types", "")] * count
+
+
 def complaints(count: int, guests: int, rng: random.Random) -> list[Request]:
     """Complaints from known guests, by phone, of every category."""
     categories = list(DEFAULT_CATEGORY_DEPARTMENTS)

@@ -61,6 +61,15 @@ def targets(results: dict) -> dict[str, bool]:
     return met
 
 
+def cpu_ratio(scenario: dict, lightest: dict) -> float | None:
+    """How many times the lightest request's CPU (over all processes) one of `scenario`'s
+    requests costs: what it does beyond what every request pays, in a figure that, like the
+    ratio to raw inserts, means much the same on a faster or slower machine."""
+    used = sum(scenario.get("cpu_ms_per_request", {}).values())
+    floor = sum(lightest.get("cpu_ms_per_request", {}).values())
+    return round(used / floor, 2) if used and floor else None
+
+
 def table(results: dict) -> str:
     lines = [
         f"hotelcs bench, {results['at']}: {results['cores']} cores, "
@@ -71,6 +80,7 @@ def table(results: dict) -> str:
         f"{'scenario':<40}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'failed':>8}",
     ]
     for key, label in (
+        ("room_types", "room types (GET /room-types)"),
         ("bookings", "bookings (POST /reservations)"),
         ("caller_screen", "caller screen (GET /callers/{phone})"),
         ("complaints", "complaint intake (POST /complaints)"),
@@ -102,6 +112,11 @@ def table(results: dict) -> str:
         lines.append(
             f"raw PostgreSQL inserts (pgbench -c1): {results['raw_insert_per_second']:.0f}/s; "
             f"bookings = {results['bookings']['ratio_to_raw_insert']:.2f} x that"
+        )
+    if results.get("bookings", {}).get("cpu_to_lightest_request"):
+        lines.append(
+            f"a booking's CPU = {results['bookings']['cpu_to_lightest_request']:.1f} x "
+            "the lightest request's (room types)"
         )
     lines.extend(_cpu_table(results))
     if "memory" in results:
@@ -142,6 +157,7 @@ def _cpu_table(results: dict) -> list[str]:
     scenarios = [
         (key, label)
         for key, label in (
+            ("room_types", "room types"),
             ("bookings", "bookings"),
             ("caller_screen", "caller"),
             ("complaints", "complaints"),

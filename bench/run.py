@@ -53,10 +53,12 @@ def main() -> int:
             WARM_UP_SECONDS,
             cfg.connections,
         )
+        lightest = measure("room_types", load.room_types(REQUESTS_PER_SCENARIO))
         bookings = measure("bookings", load.bookings(REQUESTS_PER_SCENARIO, cfg.guests, today, rng))
         bookings["ratio_to_raw_insert"] = round(
             bookings["per_second"] / results["raw_insert_per_second"], 3
         )
+        bookings["cpu_to_lightest_request"] = report.cpu_ratio(bookings, lightest)
         measure("caller_screen", load.caller_screen(REQUESTS_PER_SCENARIO, cfg.guests, rng))
         since = probes.database_now(cfg)
         measure("complaints", load.complaints(REQUESTS_PER_SCENARIO, cfg.guests, rng))

@@ -124,3 +124,41 @@ def test_the_table_names_the_services_at_a_lower_cpu_priority():
 
     assert lowered[1] == "at a lower CPU priority: complaints (nice 10)"
     assert not any("priority" in line for line in as_started)
+
+
+def test_a_booking_s_cpu_is_read_against_the_lightest_request_s():
+    lightest = {"cpu_ms_per_request": {"gateway": 0.6, "reservations": 0.7, "rabbitmq": 0.3}}
+    booking = {"cpu_ms_per_request": {"gateway": 1.0, "reservations": 1.6, "postgresql": 2.2}}
+
+    assert report.cpu_ratio(booking, lightest) == 3.0
+    # a scenario not measured (a run stopped early) has no ratio rather than a wrong one
+    assert report.cpu_ratio(booking, {}) is None
+    assert report.cpu_ratio({}, lightest) is None
+
+
+def test_the_table_shows_the_lightest_request_first_and_what_a_booking_costs_beside_it():
+    row = {"per_second": 900.0, "p50_ms": 16.0, "p99_ms": 60.0, "failed": 0}
+    results = {
+        "at": "2026-11-25 09:00 UTC",
+        "cores": 2,
+        "guests": 1000,
+        "connections": 16,
+        "raw_insert_per_second": 6000.0,
+        "room_types": {**row, "cpu_ms_per_request": {"gateway": 0.75, "reservations": 1.25}},
+        "bookings": {
+            **row,
+            "per_second": 300.0,
+            "ratio_to_raw_insert": 0.05,
+            "cpu_to_lightest_request": 3.5,
+            "cpu_ms_per_request": {"gateway": 1.0, "reservations": 6.0},
+        },
+    }
+    lines = report.table(results).splitlines()
+
+    scenarios = [line.split("  ")[0] for line in lines if line.startswith(("room", "book"))]
+    assert scenarios == ["room types (GET /room-types)", "bookings (POST /reservations)"]
+    assert "a booking's CPU = 3.5 x the lightest request's (room types)" in lines
+    head = next(line for line in lines if line.startswith("CPU ms per request"))
+    assert head.split()[4:] == ["room", "types", "bookings"]
+    total = next(line for line in lines if line.startswith("total")).split()
+    assert total == ["total", "2.00", "7.00"]

@@ -28,6 +28,7 @@ from werkzeug.wrappers import Request, Response
 
 from gateway import auth
 from gateway.metrics import HTTP_DURATION, HTTP_REQUESTS
+from gateway.schemas.common import paths_where
 from servicekit import errors
 from servicekit.database import is_unavailable
 
@@ -202,17 +203,64 @@ def parse_body(spec: RouteSpec, request: Request) -> Any:
             raise HttpError(
                 "VALIDATION_ERROR", "the body is not valid JSON", {"_body": [str(exc)]}
             ) from None
+        except RecursionError:
+            raise HttpError(
+                "VALIDATION_ERROR", "the body is not valid JSON", {"_body": ["nested too deeply"]}
+            ) from None
     if not isinstance(data, dict):
         raise HttpError(
             "VALIDATION_ERROR", "the body must be a JSON object", {"_body": ["not an object"]}
         )
-    return _instance(spec.body).load(data)
+    return _load(spec.body, data)
 
 
 def parse_query(spec: RouteSpec, request: Request) -> dict:
     if spec.query is None:
         return {}
-    return _instance(spec.query).load(request.args.to_dict())
+    return _load(spec.query, request.args.to_dict())
+
+
+def _load(schema: type[Schema], values: dict) -> dict:
+    """Load `values` with `schema`; text no service could store is refused with the rest of
+    what is wrong, so one answer names every field to mend."""
+    unstorable_fields = _unstorable_fields(values)
+    try:
+        loaded = _instance(schema).load(values)
+    except ValidationError as exc:
+        if unstorable_fields:
+            raise ValidationError({**_fields(exc.messages), **unstorable_fields}) from None
+        raise
+    if unstorable_fields:
+        raise ValidationError(unstorable_fields)
+    return loaded
+
+
+def unstorable(text: str) -> bool:
+    """Text that no database can hold: a NUL character, or half of a surrogate pair (a
+    JSON `\\ud800` escape decodes to one; no UTF-8 text can carry it)."""
+    if "\x00" in text:
+        return True
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
+def _unstorable_fields(values: dict) -> dict[str, list[str]]:
+    # found here, before any service is asked: the database driver's refusal would
+    # otherwise come back as a 500, or after part of the work was done
+    return {
+        path: ["holds a NUL character or half of a surrogate pair"]
+        for path in paths_where(values, unstorable)
+    }
+
+
+def refuse_unstorable_text(values: dict) -> None:
+    """A 400 naming every field (nested ones dotted) whose text no service could store."""
+    unstorable_fields = _unstorable_fields(values)
+    if unstorable_fields:
+        raise ValidationError(unstorable_fields)
 
 
 @functools.cache
@@ -236,6 +284,7 @@ def serve(service, spec: RouteSpec, handler, request: Request, path_values: dict
             raise HttpError(
                 "FORBIDDEN", f"this needs one of the roles: {', '.join(sorted(spec.roles))}"
             )
+        refuse_unstorable_text(path_values)
         call = Call(
             request=request,
             principal=principal,
@@ -283,6 +332,9 @@ def _idempotency_key(spec: RouteSpec, request: Request, principal) -> str | None
             "Idempotency-Key is too long",
             {"Idempotency-Key": ["at most 128 characters"]},
         )
-    # scoped to the caller, so two clients choosing the same key never see each other's answer
+    refuse_unstorable_text({"Idempotency-Key": key})
+    # scoped to the caller, so two clients choosing the same key never see each other's
+    # answer, and to the resource the path names (not the route's pattern), so the same key
+    # sent for another revisit's outcome records that one rather than replaying the first
     who = principal.subject if principal else request.remote_addr
-    return f"{who}:{spec.method}:{spec.path}:{key}"
+    return f"{who}:{spec.method}:{request.path}:{key}"

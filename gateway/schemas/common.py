@@ -1,6 +1,8 @@
 """Shapes shared by every area of the API."""
 
+from collections.abc import Callable
 from decimal import Decimal
+from typing import Any
 
 from marshmallow import INCLUDE, RAISE, Schema, ValidationError, fields, validate
 from marshmallow.validate import Length
@@ -80,3 +82,29 @@ class NonBlank(fields.String):
 
     def _deserialize(self, value, attr, data, **kwargs):
         return super()._deserialize(value, attr, data, **kwargs).strip()
+
+
+def paths_where(value: Any, test: Callable[[str], bool], path: str = "") -> list[str]:
+    """Where in a JSON value (strings, numbers, keys, nested objects and lists) `test`
+    holds for the text, as dotted paths in document order: `["contact.phone", "notes.0"]`.
+    Walked without recursion, so no depth of nesting that JSON parsing allowed breaks it."""
+    found = []
+    waiting = [(path, value)]
+    while waiting:
+        where, item = waiting.pop()
+        if isinstance(item, dict):
+            inner = []
+            for key, nested in item.items():
+                at = f"{where}.{key}" if where else str(key)
+                if test(str(key)):
+                    found.append(at)
+                inner.append((at, nested))
+            waiting.extend(reversed(inner))
+        elif isinstance(item, list | tuple):
+            waiting.extend(
+                (f"{where}.{i}" if where else str(i), nested)
+                for i, nested in reversed(list(enumerate(item)))
+            )
+        elif isinstance(item, str | int) and not isinstance(item, bool) and test(str(item)):
+            found.append(where or "_body")
+    return found

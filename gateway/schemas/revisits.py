@@ -1,7 +1,7 @@
 """Shapes of the revisits endpoints: the worklist, outcomes, sign-off, the evaluation and
 commissions."""
 
-from marshmallow import Schema, ValidationError, fields, validate
+from marshmallow import Schema, fields, validate
 
 from gateway.schemas.common import NonBlank, PageQuery, Strict
 from servicekit import settings
@@ -9,16 +9,10 @@ from servicekit import settings
 ITEM_KINDS = ("opinion", "request", "suggestion", "complaint")
 
 
-def no_nul(text: str) -> None:
-    """PostgreSQL cannot store a NUL character: refuse it as bad input, not a 500."""
-    if "\x00" in text:
-        raise ValidationError("contains a NUL character")
-
-
 class RevisitQuery(PageQuery):
     status = fields.String(validate=validate.OneOf(["due", "done", "unreached"]))
     overdue = fields.Boolean()
-    agent = fields.String(validate=[validate.Length(min=1, max=64), no_nul])
+    agent = fields.String(validate=validate.Length(min=1, max=64))
     guest_id = fields.Integer(validate=validate.Range(min=1))
     kind = fields.String(validate=validate.OneOf(["post_stay", "complaint"]))
     due_before = fields.Date(metadata={"description": "due on or before this date"})
@@ -26,31 +20,31 @@ class RevisitQuery(PageQuery):
 
 class RaisedItem(Strict):
     kind = fields.String(required=True, validate=validate.OneOf(ITEM_KINDS))
-    text = NonBlank(max_length=2000, required=True, validate=no_nul)
+    text = NonBlank(max_length=2000, required=True)
     department = fields.String(allow_none=True, validate=validate.OneOf(settings.departments()))
     category = fields.String(
         allow_none=True,
-        validate=[validate.Length(min=1, max=32), no_nul],
+        validate=validate.Length(min=1, max=32),
         metadata={"description": "a complaint item's category (default: other)"},
     )
 
 
 class PendingQuestion(Strict):
-    text = NonBlank(max_length=2000, required=True, validate=no_nul)
+    text = NonBlank(max_length=2000, required=True)
     respond_by = fields.AwareDateTime(required=True)
     department = fields.String(allow_none=True, validate=validate.OneOf(settings.departments()))
 
 
 class Outcome(Strict):
     reached = fields.Boolean(required=True)
-    notes = fields.String(allow_none=True, validate=[validate.Length(max=4000), no_nul])
+    notes = fields.String(allow_none=True, validate=validate.Length(max=4000))
     satisfaction = fields.Integer(allow_none=True, validate=validate.Range(min=1, max=5))
     items = fields.List(fields.Nested(RaisedItem), load_default=list)
     pending_question = fields.Nested(PendingQuestion, allow_none=True)
 
 
 class SignOff(Strict):
-    result = NonBlank(max_length=4000, required=True, validate=no_nul)
+    result = NonBlank(max_length=4000, required=True)
 
 
 class Owner(Schema):

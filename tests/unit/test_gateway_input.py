@@ -1,0 +1,79 @@
+"""The gateway's input step, on real werkzeug requests: text no database can store is a
+400 naming its field (with whatever else is wrong), and an Idempotency-Key is kept apart
+per resource."""
+
+import json
+
+import pytest
+from marshmallow import ValidationError
+from werkzeug.test import EnvironBuilder
+from werkzeug.wrappers import Request
+
+from gateway import http
+from gateway.auth import Principal
+from gateway.schemas.complaints import ComplaintCreate, ComplaintQuery
+
+COMPLAINT = {"guest_id": 7, "channel": "phone", "category": "noise", "description": "Loud."}
+
+
+def request(method: str, path: str, body: dict | None = None, **headers) -> Request:
+    data = None if body is None else json.dumps(body)  # escapes a lone surrogate as \ud800
+    return Request(
+        EnvironBuilder(method=method, path=path, data=data, headers=headers).get_environ()
+    )
+
+
+def spec(**options) -> http.RouteSpec:
+    return http.RouteSpec(method="POST", path="/x", roles=http.STAFF, summary="", tag="", **options)
+
+
+@pytest.mark.parametrize("bad", ["Loud\x00music", "Loud \ud800 music"])
+def test_text_no_database_can_store_is_refused_naming_its_field(bad):
+    with pytest.raises(ValidationError) as refused:
+        http.parse_body(
+            spec(body=ComplaintCreate),
+            request("POST", "/complaints", {**COMPLAINT, "description": bad}),
+        )
+    assert list(refused.value.messages) == ["description"]
+
+
+def test_nested_text_is_named_by_its_dotted_path_beside_the_schema_s_own_refusals():
+    body = {**COMPLAINT, "guest_id": None, "contact": {"name": "Ana\x00"}, "channel": "pigeon"}
+    with pytest.raises(ValidationError) as refused:
+        http.parse_body(spec(body=ComplaintCreate), request("POST", "/complaints", body))
+    assert {"contact.name", "channel"} <= set(refused.value.messages)
+
+
+def test_a_query_s_text_is_checked_too():
+    with pytest.raises(ValidationError) as refused:
+        http.parse_query(spec(query=ComplaintQuery), request("GET", "/complaints?department=a%00b"))
+    assert "department" in refused.value.messages
+    assert (
+        http.parse_query(spec(query=ComplaintQuery), request("GET", "/complaints?limit=5"))["limit"]
+        == 5
+    )
+
+
+def test_good_text_of_any_script_passes():
+    body = {**COMPLAINT, "description": "El aire no enfría 🥵, 空调坏了"}
+    loaded = http.parse_body(spec(body=ComplaintCreate), request("POST", "/complaints", body))
+    assert loaded["description"] == body["description"]
+
+
+def test_an_idempotency_key_is_kept_apart_per_resource_and_caller():
+    outcome = spec(idempotent=True)
+    outcome.path = "/revisits/<int:revisit_id>/outcome"
+    agent = Principal(3, "marta", "agent", None)
+
+    def key(path, who=agent, value="call-1"):
+        return http._idempotency_key(
+            outcome, request("POST", path, {}, **{"Idempotency-Key": value}), who
+        )
+
+    assert key("/revisits/1/outcome") == key("/revisits/1/outcome")
+    assert key("/revisits/1/outcome") != key("/revisits/2/outcome")
+    assert key("/revisits/1/outcome") != key(
+        "/revisits/1/outcome", Principal(4, "jon", "agent", None)
+    )
+    with pytest.raises(ValidationError):
+        key("/revisits/1/outcome", value="call\x00")

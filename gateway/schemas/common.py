@@ -17,6 +17,17 @@ class Strict(Schema):
         unknown = RAISE
 
 
+MAX_ID = 2**31 - 1  # ids are PostgreSQL integers
+
+
+class Id(fields.Integer):
+    """An id a request names: a whole number from 1 to PostgreSQL's largest integer, so a
+    larger one is the caller's 400 rather than the database's refusal."""
+
+    def __init__(self, **kwargs):
+        super().__init__(validate=validate.Range(min=1, max=MAX_ID), **kwargs)
+
+
 class PageQuery(Strict):
     limit = fields.Integer(
         load_default=DEFAULT_LIMIT, validate=validate.Range(min=1, max=MAX_LIMIT)

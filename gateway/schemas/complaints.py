@@ -7,7 +7,7 @@ a guest or a contact), so callers over RPC meet the same rules.
 
 from marshmallow import Schema, fields, validate
 
-from gateway.schemas.common import NonBlank, PageQuery, Strict
+from gateway.schemas.common import Id, NonBlank, PageQuery, Strict
 from servicekit import settings
 from services.complaints.domain import ACTIONS, CHANNELS, ORDER_STATUSES, STATUSES
 
@@ -19,7 +19,7 @@ class ComplaintContact(Strict):
 
 
 class ComplaintCreate(Strict):
-    guest_id = fields.Integer(strict=True, allow_none=True, validate=validate.Range(min=1))
+    guest_id = Id(strict=True, allow_none=True)
     contact = fields.Nested(ComplaintContact, allow_none=True)
     channel = fields.String(required=True, validate=validate.OneOf(CHANNELS))
     category = fields.String(
@@ -129,7 +129,7 @@ class DispatchReport(Strict):
 class ComplaintQuery(PageQuery):
     status = fields.String(validate=validate.OneOf(STATUSES))
     department = fields.String(validate=validate.OneOf(settings.departments()))
-    guest_id = fields.Integer(validate=validate.Range(min=1))
+    guest_id = Id()
     channel = fields.String(validate=validate.OneOf(CHANNELS))
     overdue = fields.Boolean()
     tracking_code = fields.String(

@@ -2,7 +2,7 @@
 
 from marshmallow import Schema, fields, validate
 
-from gateway.schemas.common import NonBlank, PageQuery, Strict
+from gateway.schemas.common import Id, NonBlank, PageQuery, Strict
 
 CATEGORIES = ("individual", "group", "vip")
 LANGUAGES = ("es", "en")
@@ -18,7 +18,7 @@ class GuestChanges(Strict):
     birthday = fields.Date(allow_none=True)
     category = fields.String(validate=validate.OneOf(CATEGORIES))
     language = fields.String(validate=validate.OneOf(LANGUAGES))
-    group_id = fields.Integer(allow_none=True, strict=True)
+    group_id = Id(allow_none=True, strict=True)
     notes = fields.String(allow_none=True, validate=validate.Length(max=2000))
 
 
@@ -82,7 +82,7 @@ class Arrivals(Schema):
 class GroupCreate(Strict):
     name = NonBlank(required=True)
     arrival_date = fields.Date(allow_none=True, metadata={"description": "default: today"})
-    leader_guest_id = fields.Integer(allow_none=True, strict=True)
+    leader_guest_id = Id(allow_none=True, strict=True)
 
 
 class Group(Schema):

@@ -1,11 +1,11 @@
 from marshmallow import Schema, fields, validate
 
-from gateway.schemas.common import PageQuery, Strict
+from gateway.schemas.common import Id, PageQuery, Strict
 from services.notifications.domain import CHANNELS, KINDS, STATUSES
 
 
 class NotificationQuery(PageQuery):
-    guest_id = fields.Integer(validate=validate.Range(min=1))
+    guest_id = Id()
     kind = fields.String(validate=validate.OneOf(KINDS))
     status = fields.String(validate=validate.OneOf(STATUSES))
     channel = fields.String(validate=validate.OneOf(CHANNELS))

@@ -10,7 +10,7 @@ from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, pre_load, validate, validates_schema
 
-from gateway.schemas.common import Money, NonBlank, PageQuery, Strict, paths_where
+from gateway.schemas.common import Id, Money, NonBlank, PageQuery, Strict, paths_where
 
 PAYMENT_METHODS = ("credit_card", "debit_card", "cash")
 STATUSES = ("held", "in_house", "checked_out", "released", "cancelled")
@@ -101,7 +101,6 @@ class RoomTypeList(Schema):
 # Bounds the service checks too; here they give the caller the answer without a round trip.
 MAX_NIGHTS = 60
 MAX_ROOMS = 50
-MAX_ID = 2**31 - 1  # ids are PostgreSQL integers
 
 
 class AvailabilityQuery(NoCardData):
@@ -133,9 +132,7 @@ class BookingContact(NoCardData):
 
 
 class ReservationCreate(NoCardData):
-    guest_id = fields.Integer(
-        strict=True, required=True, validate=validate.Range(min=1, max=MAX_ID)
-    )
+    guest_id = Id(strict=True, required=True)
     room_type = fields.String(required=True, validate=validate.Length(min=1, max=32))
     arrival = fields.Date(required=True)
     nights = fields.Integer(
@@ -153,7 +150,7 @@ class ReservationCreate(NoCardData):
 
 
 class ReservationQuery(PageQuery, NoCardData):
-    guest_id = fields.Integer(validate=validate.Range(min=1, max=MAX_ID))
+    guest_id = Id()
     status = fields.String(validate=validate.OneOf(STATUSES))
     arrival = fields.Date()
     code = fields.String(validate=validate.Regexp(r"^[A-Za-z0-9]{1,12}$", error="e.g. K7QX3M"))

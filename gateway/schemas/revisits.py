@@ -3,7 +3,7 @@ commissions."""
 
 from marshmallow import Schema, fields, validate
 
-from gateway.schemas.common import NonBlank, PageQuery, Strict
+from gateway.schemas.common import Id, NonBlank, PageQuery, Strict
 from servicekit import settings
 
 ITEM_KINDS = ("opinion", "request", "suggestion", "complaint")
@@ -13,7 +13,7 @@ class RevisitQuery(PageQuery):
     status = fields.String(validate=validate.OneOf(["due", "done", "unreached"]))
     overdue = fields.Boolean()
     agent = fields.String(validate=validate.Length(min=1, max=64))
-    guest_id = fields.Integer(validate=validate.Range(min=1))
+    guest_id = Id()
     kind = fields.String(validate=validate.OneOf(["post_stay", "complaint"]))
     due_before = fields.Date(metadata={"description": "due on or before this date"})
 

@@ -77,3 +77,33 @@ def test_an_idempotency_key_is_kept_apart_per_resource_and_caller():
     )
     with pytest.raises(ValidationError):
         key("/revisits/1/outcome", value="call\x00")
+
+
+def test_an_id_past_postgresql_s_integers_is_the_caller_s_400():
+    complaint = spec(body=ComplaintCreate)
+    largest = {**COMPLAINT, "guest_id": 2**31 - 1}
+    assert (
+        http.parse_body(complaint, request("POST", "/complaints", largest))["guest_id"] == 2**31 - 1
+    )
+    with pytest.raises(ValidationError) as refused:
+        http.parse_body(complaint, request("POST", "/complaints", {**COMPLAINT, "guest_id": 2**31}))
+    assert list(refused.value.messages) == ["guest_id"]
+
+
+def test_json_nested_past_what_python_parses_is_a_400_not_a_500():
+    deep = Request(
+        EnvironBuilder(method="POST", path="/auth/token", data="[" * 50_000).get_environ()
+    )
+    with pytest.raises(http.HttpError) as refused:
+        http.parse_body(spec(body=ComplaintCreate), deep)
+    assert refused.value.fields == {"_body": ["nested too deeply"]}
+
+
+def test_text_is_found_at_any_depth_json_parsing_allows():
+    description = "Ana\x00"
+    for _ in range(900):
+        description = [description]
+    body = {**COMPLAINT, "description": description}
+    with pytest.raises(ValidationError) as refused:
+        http.parse_body(spec(body=ComplaintCreate), request("POST", "/complaints", body))
+    assert any(field.startswith("description.0.0.0") for field in refused.value.messages)

@@ -20,7 +20,7 @@ from datetime import date, timedelta
 from pathlib import Path
 
 from bench.seed import ROOM_TYPES, phone_of
-from services.complaints.domain import DEFAULT_CATEGORY_DEPARTMENTS
+from servicekit.settings import DEFAULT_COMPLAINT_CATEGORIES
 
 REPLAY = Path(__file__).resolve().parent / "wrk" / "replay.lua"
 Request = tuple[str, str, str]
@@ -64,7 +64,7 @@ def room_types(count: int) -> list[Request]:
 
 def complaints(count: int, guests: int, rng: random.Random) -> list[Request]:
     """Complaints from known guests, by phone, of every category."""
-    categories = list(DEFAULT_CATEGORY_DEPARTMENTS)
+    categories = list(DEFAULT_COMPLAINT_CATEGORIES)
     requests = []
     for _ in range(count):
         category = rng.choice(categories)

@@ -35,7 +35,7 @@ from bench.config import BenchConfig
 from servicekit import settings
 from services.complaints import tracking_codes
 from services.complaints.domain import CHANNELS as COMPLAINT_CHANNELS
-from services.complaints.domain import DEFAULT_CATEGORY_DEPARTMENTS, SYSTEM, role_owner
+from services.complaints.domain import SYSTEM, role_owner
 from services.guests.domain import file_number, name_key
 from services.reservations.domain import CODE_ALPHABET, CODE_LENGTH
 
@@ -175,7 +175,7 @@ class Dataset:
         )
 
     def _complaint(self, index: int, rng: random.Random) -> ComplaintRow:
-        category = rng.choice(tuple(DEFAULT_CATEGORY_DEPARTMENTS))
+        category = rng.choice(tuple(settings.DEFAULT_COMPLAINT_CATEGORIES))
         received = datetime.combine(
             self.today - timedelta(days=1 + rng.randrange(365)), time(8), UTC
         ) + timedelta(minutes=rng.randrange(14 * 60))
@@ -185,7 +185,7 @@ class Dataset:
             guest=rng.randint(1, self.guest_count),
             channel=rng.choice(COMPLAINT_CHANNELS[:-1]),
             category=category,
-            department=DEFAULT_CATEGORY_DEPARTMENTS[category],
+            department=settings.DEFAULT_COMPLAINT_CATEGORIES[category],
             resolved=rng.random() < 0.92,
             received_at=received,
         )

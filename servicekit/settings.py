@@ -32,6 +32,21 @@ DEPARTMENTS = (
     "customer_service",
 )
 
+# What a complaint can be about, and the department each goes to unless the desk names one.
+# Hotel-wide, like the departments: the complaints service routes by it, and the revisits
+# service checks the category of a complaint a guest raises on a follow-up call against it.
+DEFAULT_COMPLAINT_CATEGORIES = {
+    "noise": "security",
+    "safety": "security",
+    "cleanliness": "housekeeping",
+    "maintenance": "engineering",
+    "food": "food_beverage",
+    "billing": "finance",
+    "service": "front_office",
+    "reservation": "front_office",
+    "other": "customer_service",
+}
+
 
 def env(name: str, default: str) -> str:
     value = os.environ.get(name)
@@ -76,6 +91,16 @@ def departments() -> tuple[str, ...]:
     if configured:
         return tuple(d.strip() for d in configured.split(",") if d.strip())
     return DEPARTMENTS
+
+
+def complaint_categories() -> dict[str, str]:
+    """Category -> department, from `COMPLAINT_CATEGORIES` ("noise:security,food:food_beverage")
+    when set, else the defaults."""
+    configured = env("COMPLAINT_CATEGORIES", "")
+    if not configured:
+        return dict(DEFAULT_COMPLAINT_CATEGORIES)
+    pairs = (item.split(":", 1) for item in configured.split(",") if ":" in item)
+    return {category.strip(): department.strip() for category, department in pairs}
 
 
 def decimal_setting(name: str, default: str) -> Decimal:

@@ -50,32 +50,13 @@ STATUS_AFTER = {
     "resolve": RESOLVED,
 }
 
-DEFAULT_CATEGORY_DEPARTMENTS = {
-    "noise": "security",
-    "safety": "security",
-    "cleanliness": "housekeeping",
-    "maintenance": "engineering",
-    "food": "food_beverage",
-    "billing": "finance",
-    "service": "front_office",
-    "reservation": "front_office",
-    "other": "customer_service",
-}
-
 DESCRIPTION_MAX = 4000
 SUMMARY_MAX = 200
 # A clock a little ahead of ours is not a complaint from the future.
 CLOCK_SKEW = timedelta(seconds=60)
-
-
-def category_departments() -> dict[str, str]:
-    """Category -> department, from `COMPLAINT_CATEGORIES` ("noise:security,food:food_beverage")
-    when set, else the defaults."""
-    configured = settings.env("COMPLAINT_CATEGORIES", "")
-    if not configured:
-        return dict(DEFAULT_CATEGORY_DEPARTMENTS)
-    pairs = (item.split(":", 1) for item in configured.split(",") if ":" in item)
-    return {category.strip(): department.strip() for category, department in pairs}
+# A complaint entered after it was taken (a letter, a weekend's paper forms) is at most this
+# old: anything older is a typing mistake, and a year like 0001 has no end of day to be due at.
+OLDEST_LATE_ENTRY = timedelta(days=366)
 
 
 @dataclass(frozen=True)
@@ -115,7 +96,7 @@ def check_intake(data: dict[str, Any], now: datetime) -> Intake:
     channel = data.get("channel")
     if channel not in CHANNELS:
         problems["channel"] = [f"must be one of: {', '.join(CHANNELS)}"]
-    routes = category_departments()
+    routes = settings.complaint_categories()
     category = data.get("category")
     if category not in routes:
         problems["category"] = [f"must be one of: {', '.join(sorted(routes))}"]
@@ -168,6 +149,9 @@ def _received_at(value: Any, now: datetime, problems: dict) -> datetime:
         at = at.replace(tzinfo=settings.hotel_tz())
     if at > now + CLOCK_SKEW:
         problems["received_at"] = ["must not be in the future"]
+        return now
+    if at < now - OLDEST_LATE_ENTRY:
+        problems["received_at"] = ["must be within the last year"]
         return now
     return min(at, now)
 

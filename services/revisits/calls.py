@@ -1,7 +1,7 @@
 """The agents' side of a revisit: the worklist, taking a call, recording what the guest
 said (classified and routed), and a department manager signing an item off."""
 
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 
 from sqlalchemy import func, select, tuple_
 from sqlalchemy.orm import Session
@@ -17,6 +17,10 @@ from services.revisits.models import (
     RevisitItem,
     StaffMember,
 )
+
+# the furthest ahead an agent may promise the guest an answer; a date past it is a typing
+# mistake (and a year past 9999 in UTC could not be read back)
+PROMISE_AT_MOST = timedelta(days=366)
 
 
 def today() -> date:
@@ -178,11 +182,7 @@ def take(session: Session, revisit_id: int, actor: dict) -> Revisit:
     revisit = find(session, revisit_id, lock=True)
     if revisit.status != "due":
         raise errors.InvalidState(f"revisit {revisit_id} is {revisit.status}")
-    if revisit.agent_id not in (None, actor["id"]) and actor.get("role") == "agent":
-        raise errors.Conflict(
-            f"revisit {revisit_id} is taken by {revisit.agent_username}",
-            {"agent": revisit.agent_username},
-        )
+    _refuse_another_agents(revisit, actor)
     if revisit.agent_id != actor["id"]:
         revisit.agent_id = actor["id"]
         revisit.agent_username = actor["username"]
@@ -197,6 +197,9 @@ def record_outcome(session: Session, revisit_id: int, outcome: dict, actor: dict
     revisit = find(session, revisit_id, lock=True)
     if revisit.status != "due":
         raise errors.InvalidState(f"revisit {revisit_id} is {revisit.status}, not due")
+    # the agent who took the call records it (the returning guest's stays are credited to
+    # whoever did), unless a manager records it for them
+    _refuse_another_agents(revisit, actor)
     _check_outcome(outcome)
     now = datetime.now(UTC)
     revisit.agent_id = actor["id"]
@@ -243,6 +246,14 @@ def record_outcome(session: Session, revisit_id: int, outcome: dict, actor: dict
     return revisit
 
 
+def _refuse_another_agents(revisit: Revisit, actor: dict) -> None:
+    if revisit.agent_id not in (None, actor["id"]) and actor.get("role") == "agent":
+        raise errors.Conflict(
+            f"revisit {revisit.id} is taken by {revisit.agent_username}",
+            {"agent": revisit.agent_username},
+        )
+
+
 def _check_outcome(outcome: dict) -> None:
     """The gateway validates shapes; these are the rules any caller must keep."""
     if not outcome["reached"]:
@@ -258,6 +269,15 @@ def _check_outcome(outcome: dict) -> None:
         department = raised.get("department")
         if department is not None and department not in settings.departments():
             raise errors.ValidationFailed.on(f"items.{n}.department", "unknown department")
+        # a complaint item is filed later, by a timer: a category the complaints service
+        # refuses would leave the guest's complaint unfiled, so it is refused now, while the
+        # agent is on the call
+        category = raised.get("category") or domain.COMPLAINT_ITEM_CATEGORY
+        categories = settings.complaint_categories()
+        if raised["kind"] == "complaint" and category not in categories:
+            raise errors.ValidationFailed.on(
+                f"items.{n}.category", f"one of: {', '.join(sorted(categories))}"
+            )
 
 
 def _promise(session: Session, revisit: Revisit, question: dict, now: datetime) -> None:
@@ -266,6 +286,8 @@ def _promise(session: Session, revisit: Revisit, question: dict, now: datetime) 
         respond_by = datetime.fromisoformat(respond_by)
     if respond_by <= now:
         raise errors.ValidationFailed.on("pending_question.respond_by", "must be in the future")
+    if respond_by > now + PROMISE_AT_MOST:
+        raise errors.ValidationFailed.on("pending_question.respond_by", "must be within a year")
     # who answers: the department named, else the department of the first item raised
     department = (
         question.get("department")

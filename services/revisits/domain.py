@@ -18,6 +18,8 @@ STATUSES = ("due", "done", "unreached")
 # Where an item goes when the agent did not name a department: the service centre,
 # whose manager decides who handles it ("no issue without an owner").
 DEFAULT_DEPARTMENT = "customer_service"
+# the category a complaint raised on a call is filed under when the agent names none
+COMPLAINT_ITEM_CATEGORY = "other"
 CENT = Decimal("0.01")
 
 

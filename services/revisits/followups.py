@@ -23,7 +23,6 @@ log = logging.getLogger(__name__)
 # How long one filing may wait for the complaints service before it is left for later.
 FILING_TIMEOUT = 5.0
 BATCH = 100
-COMPLAINT_CATEGORY = "other"
 
 
 def file_complaint_items(session: Session, complaints, item_ids: list[int] | None = None) -> dict:
@@ -64,8 +63,9 @@ def complaint_for(item: RevisitItem) -> dict:
     revisit = item.revisit
     data = {
         "channel": "revisit",
-        # the department routes it; "other" when the agent named no category
-        "category": item.category or COMPLAINT_CATEGORY,
+        # the department routes it; the category a complaint item is filed under when the
+        # agent named none
+        "category": item.category or domain.COMPLAINT_ITEM_CATEGORY,
         "description": item.text,
         "department": item.department,
     }

@@ -91,6 +91,20 @@ def test_revisits_from_check_out_to_sign_off_report_and_commission(suite):
     )
     assert bad.status_code == 400
     assert {"satisfaction", "items", "notes", "mood"} <= set(bad.json()["fields"])
+    # the service's rules, while the agent is still on the call: a complaint the complaints
+    # service would refuse to file later, an answer promised for a date no one means
+    far_off = {**outcome["pending_question"], "respond_by": "9999-12-31T23:59:59-05:00"}
+    for change, field in (
+        (
+            {"items": [{"kind": "complaint", "text": "Lift", "category": "lift"}]},
+            "items.0.category",
+        ),
+        ({"pending_question": far_off}, "pending_question.respond_by"),
+    ):
+        refused = agent.post(f"/revisits/{post_stay['id']}/outcome", {**outcome, **change})
+        assert refused.status_code == 400 and field in refused.json()["fields"], refused.text
+    # the call is the taking agent's to record
+    assert other_agent.post(f"/revisits/{post_stay['id']}/outcome", outcome).status_code == 409
 
     answer = agent.post(f"/revisits/{post_stay['id']}/outcome", outcome)
     assert answer.status_code == 200, answer.text

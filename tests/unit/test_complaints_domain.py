@@ -63,6 +63,10 @@ def test_a_caller_known_only_by_a_contact_is_enough():
         ({"department": "spa"}, {"department"}),
         ({"received_at": "2026-11-23T12:00:00+00:00"}, {"received_at"}),
         ({"received_at": "last week"}, {"received_at"}),
+        # more than a year back, and years with no end of day to be due at (a 500 before)
+        ({"received_at": "2025-11-20T12:00:00+00:00"}, {"received_at"}),
+        ({"received_at": "0001-01-01T00:00:00+05:00"}, {"received_at"}),
+        ({"received_at": "0001-01-01T00:00:00"}, {"received_at"}),
         ({"channel": "pigeon", "description": ""}, {"channel", "description"}),
     ],
 )

@@ -110,8 +110,10 @@ def run_command_once(
 
     `execute` does its work in `session` without committing and returns a JSON-ready
     result; that result is stored with the key in the same transaction. Two requests with
-    the same key at once: the second waits on the key's row, fails to insert it, and
-    answers with what the first stored.
+    the same key at once (a client's retry racing its first try): the second waits on the
+    key's row, fails to insert it, and answers with what the first stored; or the first's
+    effects make the second's work fail (the last room taken, the phone on file), and the
+    second answers with what the first stored rather than with that refusal.
     """
     if key is None:
         result = execute()
@@ -120,7 +122,14 @@ def run_command_once(
     stored = _stored_result(session, kit, command, key)
     if stored is not None:
         return stored
-    result = execute()
+    try:
+        result = execute()
+    except Exception:
+        session.rollback()
+        stored = _stored_result(session, kit, command, key)
+        if stored is None:
+            raise
+        return stored
     try:
         session.execute(_record(kit.commands), {"key": key, "command": command, "result": result})
         session.commit()

@@ -6,8 +6,6 @@ projection of other services' events); this class only opens and commits transac
 
 from datetime import UTC, datetime
 
-from sqlalchemy import select
-
 from servicekit import errors
 from servicekit.bus import subscribe
 from servicekit.cpu_share import CpuShare
@@ -33,22 +31,6 @@ class GuestsService(HealthRpc):
     cpu_share = CpuShare()
     metrics = Metrics("guests")
 
-    def _once(self, command, key, execute):
-        """`run_command_once`, and when the same key ran at the same moment (its file
-        took the phone first: a Conflict here), the first run's answer."""
-        try:
-            return run_command_once(self.db, KIT, command, key, execute)
-        except errors.Conflict:
-            self.db.rollback()
-            stored = key and self.db.scalar(
-                select(KIT.commands.c.result).where(
-                    KIT.commands.c.key == key, KIT.commands.c.command == command
-                )
-            )
-            if not stored:
-                raise
-            return stored
-
     @rpc(expected_exceptions=EXPECTED)
     def register_guest(self, data, idempotency_key=None, actor=None):
         """Open a guest file with the day's next file number.
@@ -58,8 +40,12 @@ class GuestsService(HealthRpc):
         `file_number` "261124001", `card_number` "261124001", `phone` "+34600112233".
         A phone on file -> `Conflict` with `existing_id`; the 1000th of a day -> `Conflict`.
         """
-        return self._once(
-            "register_guest", idempotency_key, lambda: files.register_guest(self.db, data)
+        return run_command_once(
+            self.db,
+            KIT,
+            "register_guest",
+            idempotency_key,
+            lambda: files.register_guest(self.db, data),
         )
 
     @rpc(expected_exceptions=EXPECTED)
@@ -93,8 +79,12 @@ class GuestsService(HealthRpc):
     def register_group(self, data, idempotency_key=None, actor=None):
         """Open a group's file: `{"name": "Coro de Bilbao", "arrival_date": "2026-11-24",
         "leader_guest_id": 7}` -> the group with `file_number` and `members`."""
-        return self._once(
-            "register_group", idempotency_key, lambda: files.register_group(self.db, data)
+        return run_command_once(
+            self.db,
+            KIT,
+            "register_group",
+            idempotency_key,
+            lambda: files.register_group(self.db, data),
         )
 
     @rpc(expected_exceptions=EXPECTED)

@@ -163,6 +163,37 @@ def test_the_same_filing_retried_at_once_files_one_complaint(engine):
         assert session.scalar(select(func.count()).select_from(Complaint)) == 1
 
 
+def test_a_retry_refused_because_of_its_first_try_answers_with_the_first_try_s_answer(engine):
+    """The first try commits while its retry runs, and what it did makes the retry's own
+    work fail (here: the retry finds the complaint already in the state the first left
+    it). The client asked once: it gets the first try's answer, not the refusal."""
+    key = "revisit-item:78"
+
+    def first_try() -> dict:
+        with Session(engine) as session:
+            return run_command_once(
+                session,
+                KIT,
+                "file_complaint",
+                key,
+                lambda: handling.file_complaint(session, NOISE, AGENT, NOW),
+            )
+
+    def retry() -> dict:
+        filed.append(first_try())  # commits while the retry is under way
+        raise errors.InvalidState("the first try has already done this")
+
+    filed: list[dict] = []
+    with Session(engine) as session:
+        answer = run_command_once(session, KIT, "file_complaint", key, retry)
+        assert answer == filed[0] and answer["id"]
+        # without a stored answer under the key, the refusal is the answer
+        with pytest.raises(errors.InvalidState):
+            run_command_once(session, KIT, "file_complaint", "revisit-item:79", retry)
+    with Session(engine) as session:
+        assert session.scalar(select(func.count()).select_from(Complaint)) == 1
+
+
 def test_a_lost_database_is_a_503_never_a_500(start_services, suite_config, monkeypatch):
     from gateway.service import GatewayService
 

@@ -36,7 +36,8 @@ ACTIONS = ("investigate", "verify", "dispatch", "escalate", "resolve", "note")
 ALLOWED_FROM: dict[str, tuple[str, ...]] = {
     "investigate": (OPEN, REPORTED, ESCALATED),
     "verify": (INVESTIGATING,),
-    # one open order at a time: a dispatched complaint waits for the department's report
+    # one open order at a time: a dispatched complaint waits for the department's report,
+    # unless it is escalated first (a dispatch then replaces the order still open)
     "dispatch": (OPEN, INVESTIGATING, VERIFIED, REPORTED, ESCALATED),
     "escalate": (OPEN, INVESTIGATING, VERIFIED, DISPATCHED, REPORTED),
     "resolve": UNRESOLVED,

@@ -151,6 +151,9 @@ def _dispatch(session, complaint, department, note, actor, now) -> FormLine:
             "department", f"must be one of: {', '.join(settings.departments())}"
         )
     manager = _holder_owner(session, "manager", department)
+    # a dispatch after an escalation (the director deciding who handles it) replaces the
+    # order still open: one department at a time has the complaint
+    _close_open_orders(session, complaint)
     order = DispatchOrder(
         complaint_id=complaint.id,
         department=department,
@@ -194,17 +197,21 @@ def _resolve(session, complaint, result, note, actor, now) -> FormLine:
     complaint.result = result
     complaint.resolved_at = now
     complaint.updated_at = now
-    # an order still open would sit in the department's queue for nothing
-    session.execute(
-        update(DispatchOrder)
-        .where(DispatchOrder.complaint_id == complaint.id, DispatchOrder.status == "open")
-        .values(status="closed")
-    )
+    _close_open_orders(session, complaint)
     line = _write_line(session, complaint, "resolve", now, actor, reason=note, result=result)
     outbox.record(
         session, KIT, "complaint_resolved", {**_event_base(complaint, now), "result": result}
     )
     return line
+
+
+def _close_open_orders(session: Session, complaint: Complaint) -> None:
+    # an order still open would sit in a department's queue for nothing
+    session.execute(
+        update(DispatchOrder)
+        .where(DispatchOrder.complaint_id == complaint.id, DispatchOrder.status == "open")
+        .values(status="closed")
+    )
 
 
 def report(session: Session, order_id: int, result: str, actor: dict | None, now) -> dict:

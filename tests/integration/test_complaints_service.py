@@ -146,6 +146,24 @@ def test_many_staff_dispatching_at_once_open_one_order(engine):
         assert session.scalar(select(func.count()).select_from(DispatchOrder)) == 1
 
 
+def test_a_dispatch_after_an_escalation_replaces_the_order_still_open(engine):
+    complaint_id = _file(engine)
+    director = {**AGENT, "id": 32, "username": "dir", "role": "director"}
+    for request, actor in (
+        ({"action": "dispatch", "department": "security"}, AGENT),
+        ({"action": "escalate", "note": "the bar is still loud"}, AGENT),
+        ({"action": "dispatch", "department": "food_beverage", "note": "close it"}, director),
+    ):
+        with Session(engine) as session:
+            handling.act(session, complaint_id, request, actor, NOW)
+            session.commit()
+    with Session(engine) as session:
+        orders = session.execute(
+            select(DispatchOrder.department, DispatchOrder.status).order_by(DispatchOrder.id)
+        ).all()
+    assert orders == [("security", "closed"), ("food_beverage", "open")]
+
+
 def test_the_same_filing_retried_at_once_files_one_complaint(engine):
     def file(_):
         with Session(engine) as session:

@@ -127,10 +127,13 @@ class ReservationHeldData(ReservationData):
 
 
 class ReservationEndedData(ReservationData):
-    """Released (a no-show at `hold_until`) or cancelled."""
+    """Released (a no-show at `hold_until`) or cancelled. `contact` and `language` are the
+    booking's (absent from events published before they were added)."""
 
     hold_until = fields.AwareDateTime(required=True)
     at = fields.AwareDateTime(required=True)
+    contact = fields.Nested(Contact, load_default=None)
+    language = fields.String(load_default=None)
 
 
 class CheckedInData(ReservationData):

@@ -181,15 +181,10 @@ def drafts_for(session: Session, event: Event) -> list[Draft]:
     """The notifications an event calls for."""
     data = event.data
     kind = event.type
-    if kind == "reservation_held":
+    if kind in ("reservation_held", "reservation_released", "reservation_cancelled"):
+        # told where the booking said, in its language: the agent may have taken other
+        # details for it than the guest's file holds
         guest = guest_recipient(session, data["guest_id"], data["contact"], data["language"])
-        return [
-            Draft(
-                kind, guest, {**data, "name": guest.name}, f"reservation:{data['reservation_id']}"
-            )
-        ]
-    if kind in ("reservation_released", "reservation_cancelled"):
-        guest = guest_recipient(session, data["guest_id"])
         return [
             Draft(
                 kind, guest, {**data, "name": guest.name}, f"reservation:{data['reservation_id']}"

@@ -237,6 +237,11 @@ def _event_data(r: Reservation) -> dict:
     }
 
 
+def _contact(r: Reservation) -> dict:
+    """Where the guest is told about this booking: what the agent took for it."""
+    return {"name": r.guest_name, "phone": r.contact_phone, "email": r.contact_email}
+
+
 def book(
     session: Session,
     request: dict,
@@ -335,11 +340,7 @@ def book(
             "room_type_name": room_type.name,
             "payment_method": reservation.payment_method,
             "hold_until": hold,
-            "contact": {
-                "name": reservation.guest_name,
-                "phone": reservation.contact_phone,
-                "email": reservation.contact_email,
-            },
+            "contact": _contact(reservation),
             "language": language,
             "readback": reservation.readback,
             "channel": reservation.channel,
@@ -519,7 +520,16 @@ def end(session: Session, r: Reservation, action: str, at: datetime) -> dict:
     session.flush()
     event_type = "reservation_cancelled" if action == "cancel" else "reservation_released"
     outbox.record(
-        session, KIT, event_type, {**_event_data(r), "hold_until": r.hold_until, "at": at}
+        session,
+        KIT,
+        event_type,
+        {
+            **_event_data(r),
+            "hold_until": r.hold_until,
+            "at": at,
+            "contact": _contact(r),
+            "language": r.language,
+        },
     )
     return reservation_dict(r)
 

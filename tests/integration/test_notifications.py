@@ -229,6 +229,26 @@ def test_messages_reach_guests_and_staff_by_email_sms_and_fax_in_their_language_
     assert letter["From"] == "guestservices@hotel.test"
     assert "llegada 2026-11-24, 2 noches" in letter.get_content()
     assert "Le guardamos la habitación hasta el 2026-11-24 18:00" in letter.get_content()
+    # cancelled: told where and in the language the booking said, not as the file says
+    booking_ended = {
+        key: held["data"][key]
+        for key in ("reservation_id", "code", "guest_id", "room_type", "arrival", "nights")
+    }
+    publish(
+        "reservation_cancelled",
+        {
+            **booking_ended,
+            "rooms": 1,
+            "total_price": "240.00",
+            "currency": "EUR",
+            "hold_until": HOLD_UNTIL,
+            "at": datetime.now(UTC),
+            "contact": {"name": "Ana Ruiz", "phone": None, "email": "ana.office@example.com"},
+            "language": "en",
+        },
+    )
+    cancelled = wait_for(lambda: mailbox.to("ana.office@example.com"))[0]
+    assert "R31X" in cancelled["Subject"] and "cancel" in cancelled["Subject"].lower()
 
     # a complaint by instant message: the receipt with its tracking code by SMS, in English
     publish("complaint_filed", complaint(5, guest_id=2, channel="im"))
@@ -278,7 +298,7 @@ def test_messages_reach_guests_and_staff_by_email_sms_and_fax_in_their_language_
     [due] = notifications_of(notifications, kind="response_due")
     assert (due["ref"], due["staff_id"], due["guest_id"]) == ("revisit:9", 3, None)
 
-    wait_for(lambda: len(notifications_of(notifications, status="sent")) == 6)
+    wait_for(lambda: len(notifications_of(notifications, status="sent")) == 7)
     assert len(notifications_of(notifications, kind="reservation_held")) == 1
     assert len(notifications_of(notifications, kind="complaint_escalated")) == 1
     [receipt] = notifications_of(notifications, guest_id=2, kind="complaint_received")
@@ -287,7 +307,7 @@ def test_messages_reach_guests_and_staff_by_email_sms_and_fax_in_their_language_
     assert receipt["sent_at"] and receipt["created_at"] <= receipt["sent_at"]
     # the guests service hears of each message sent
     announced = query("select envelope from outbox where type = 'notification_sent'")
-    assert len(announced) == 6
+    assert len(announced) == 7
     assert len(mailbox.to("ana@example.es")) == 1
     assert len(mailbox.to("dolores@hotel.test")) == 1
     assert len(provider.to("/fax", "+34911222333")) == 2  # the receipt and the resolution

@@ -83,10 +83,15 @@ def test_replicas_of_the_release_job_release_each_hold_once(engine):
         statuses = session.scalars(select(Reservation.status)).all()
         assert statuses == ["released"] * 8
         assert session.scalar(text("select max(booked) from room_nights")) == 0
-        events = session.scalar(
-            text("select count(*) from outbox where type = 'reservation_released'")
-        )
-        assert events == 8
+        events = session.scalars(
+            text("select envelope from outbox where type = 'reservation_released'")
+        ).all()
+        assert len(events) == 8
+        # the guest is told where and in the language the booking said
+        assert {
+            (e["data"]["contact"]["phone"], e["data"]["contact"]["email"], e["data"]["language"])
+            for e in events
+        } == {(GUEST["phone"], GUEST["email"], GUEST["language"])}
 
 
 def test_the_timer_releases_holds_by_itself(engine, start_services, monkeypatch):

@@ -7,7 +7,7 @@ a guest or a contact), so callers over RPC meet the same rules.
 
 from marshmallow import Schema, fields, validate
 
-from gateway.schemas.common import Id, NonBlank, PageQuery, Strict
+from gateway.schemas.common import EmailAddress, Id, NonBlank, PageQuery, Strict
 from servicekit import settings
 from services.complaints.domain import ACTIONS, CHANNELS, ORDER_STATUSES, STATUSES
 
@@ -15,7 +15,7 @@ from services.complaints.domain import ACTIONS, CHANNELS, ORDER_STATUSES, STATUS
 class ComplaintContact(Strict):
     name = NonBlank(required=True)
     phone = fields.String(allow_none=True, validate=validate.Length(max=32))
-    email = fields.Email(allow_none=True)
+    email = EmailAddress(allow_none=True)
 
 
 class ComplaintCreate(Strict):

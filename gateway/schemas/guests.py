@@ -2,7 +2,7 @@
 
 from marshmallow import Schema, fields, validate
 
-from gateway.schemas.common import Id, NonBlank, PageQuery, Strict
+from gateway.schemas.common import EmailAddress, Id, NonBlank, PageQuery, Strict
 
 CATEGORIES = ("individual", "group", "vip")
 LANGUAGES = ("es", "en")
@@ -14,7 +14,7 @@ class GuestChanges(Strict):
     name = NonBlank()
     # normalised to E.164 by the guests service, which names `phone` if it cannot read it
     phone = fields.String(validate=validate.Length(min=1, max=32))
-    email = fields.Email(allow_none=True, validate=validate.Length(max=254))
+    email = EmailAddress(allow_none=True)
     birthday = fields.Date(allow_none=True)
     category = fields.String(validate=validate.OneOf(CATEGORIES))
     language = fields.String(validate=validate.OneOf(LANGUAGES))

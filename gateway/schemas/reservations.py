@@ -10,7 +10,15 @@ from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, pre_load, validate, validates_schema
 
-from gateway.schemas.common import Id, Money, NonBlank, PageQuery, Strict, paths_where
+from gateway.schemas.common import (
+    EmailAddress,
+    Id,
+    Money,
+    NonBlank,
+    PageQuery,
+    Strict,
+    paths_where,
+)
 
 PAYMENT_METHODS = ("credit_card", "debit_card", "cash")
 STATUSES = ("held", "in_house", "checked_out", "released", "cancelled")
@@ -128,7 +136,7 @@ class Availability(Schema):
 
 class BookingContact(NoCardData):
     phone = fields.String(allow_none=True, validate=validate.Length(min=3, max=32))
-    email = fields.Email(allow_none=True, validate=validate.Length(max=254))
+    email = EmailAddress(allow_none=True)
 
 
 class ReservationCreate(NoCardData):

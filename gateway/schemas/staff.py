@@ -1,6 +1,6 @@
 from marshmallow import Schema, fields, validate
 
-from gateway.schemas.common import NonBlank, PageQuery, Strict
+from gateway.schemas.common import EmailAddress, NonBlank, PageQuery, Strict
 from gateway.staff import ROLES
 from servicekit import settings
 
@@ -26,7 +26,7 @@ class StaffCreate(Strict):
     name = NonBlank(required=True)
     role = fields.String(required=True, validate=validate.OneOf(ROLES))
     department = fields.String(allow_none=True, validate=validate.OneOf(settings.departments()))
-    email = fields.Email(allow_none=True)
+    email = EmailAddress(allow_none=True)
     phone = fields.String(allow_none=True, validate=validate.Length(max=32))
 
 

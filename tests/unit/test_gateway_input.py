@@ -107,3 +107,18 @@ def test_text_is_found_at_any_depth_json_parsing_allows():
     with pytest.raises(ValidationError) as refused:
         http.parse_body(spec(body=ComplaintCreate), request("POST", "/complaints", body))
     assert any(field.startswith("description.0.0.0") for field in refused.value.messages)
+
+
+def test_an_email_address_longer_than_any_table_holds_is_refused_where_it_is_given():
+    from gateway.schemas.staff import StaffCreate
+
+    long_address = "a" * 64 + "@" + ".".join(["b" * 60] * 4) + ".es"
+    assert len(long_address) > 254
+    contact = {**COMPLAINT, "guest_id": None, "contact": {"name": "Ana", "email": long_address}}
+    with pytest.raises(ValidationError) as refused:
+        http.parse_body(spec(body=ComplaintCreate), request("POST", "/complaints", contact))
+    assert refused.value.messages == {"contact": {"email": ["Longer than maximum length 254."]}}
+    member = {"username": "ana", "password": "long enough", "name": "Ana", "role": "agent"}
+    with pytest.raises(ValidationError) as refused:
+        StaffCreate().load({**member, "email": long_address})
+    assert list(refused.value.messages) == ["email"]

@@ -22,7 +22,7 @@ from sqlalchemy import DateTime, and_, bindparam, case, func, select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
-from servicekit import errors
+from servicekit import errors, settings
 from servicekit.database import insert_with_commit, prepared, without_transaction
 from servicekit.events import Event
 from services.guests import domain
@@ -43,12 +43,20 @@ class Line:
     at: datetime
 
 
+def _hotel_time(moment: datetime) -> datetime:
+    """A moment as the hotel's clocks show it: what staff reading a summary expect."""
+    return moment.astimezone(settings.hotel_tz())
+
+
 def _reservation(text: str) -> Callable[[Event], Line]:
     def line(event: Event) -> Line:
         d = event.data
+        shown = {**d, "room_type_name": d.get("room_type_name") or d["room_type"]}
+        if d.get("hold_until"):
+            shown["hold_until"] = _hotel_time(d["hold_until"])
         return Line(
             "reservation",
-            text.format(**{**d, "room_type_name": d.get("room_type_name") or d["room_type"]}),
+            text.format(**shown),
             f"reservations/{d['reservation_id']}",
             d.get("at") or event.occurred_at,
         )
@@ -101,7 +109,8 @@ def _response_promised(event: Event) -> Line | None:
         return None  # the reminder is for the department; the promise is already listed
     return Line(
         "revisit",
-        f"Answer promised from {d['department']} by {d['respond_by']:%Y-%m-%d %H:%M}: {d['text']}",
+        f"Answer promised from {d['department']} by "
+        f"{_hotel_time(d['respond_by']):%Y-%m-%d %H:%M}: {d['text']}",
         f"revisits/{d['revisit_id']}",
         d["at"],
     )

@@ -237,3 +237,16 @@ def test_lines_say_what_happened():
     assert line("notification_failed").summary == "Birthday by sms failed"
     # a reminder of a promise adds nothing: the promise itself is already listed
     assert line("response_promised", reminder=True) is None
+
+
+def test_times_in_a_summary_are_the_hotel_s(monkeypatch):
+    monkeypatch.setenv("HOTEL_TZ", "Europe/Madrid")
+
+    def summary(event_type):
+        data = SAMPLES[event_type] | {"hold_until": AT, "respond_by": AT}
+        data = {k: v for k, v in data.items() if k in SAMPLES[event_type]}
+        return caller_screen.history_line(events.parse(events.envelope(event_type, data))).summary
+
+    # 10:30 UTC is 11:30 in Madrid in November
+    assert summary("reservation_released").endswith("not checked in by 2026-11-24 11:30")
+    assert "by 2026-11-24 11:30:" in summary("response_promised")

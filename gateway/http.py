@@ -217,7 +217,8 @@ def parse_body(spec: RouteSpec, request: Request) -> Any:
 def parse_query(spec: RouteSpec, request: Request) -> dict:
     if spec.query is None:
         return {}
-    return _load(spec.query, request.args.to_dict())
+    # a form's empty field (`?phone=&name=ana`) asks for nothing
+    return _load(spec.query, {k: v for k, v in request.args.to_dict().items() if v != ""})
 
 
 def _load(schema: type[Schema], values: dict) -> dict:

@@ -69,7 +69,13 @@ class GuestRoutes:
     )
     def arrivals(self, call):
         day = call.query.get("date")
-        return self.rpc("guests", "arrivals", day.isoformat() if day else None)
+        return self.rpc(
+            "guests",
+            "arrivals",
+            day.isoformat() if day else None,
+            call.query["limit"],
+            call.query["cursor"],
+        )
 
     @route(
         "GET",

@@ -58,7 +58,7 @@ class GuestQuery(PageQuery):
     )
 
 
-class ArrivalsQuery(Strict):
+class ArrivalsQuery(PageQuery):
     date = fields.Date(metadata={"description": "default: today"})
 
 

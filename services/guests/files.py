@@ -182,10 +182,20 @@ def find_guests(
     return pages.page(rows, limit, key=lambda g: g.id, dump=guest_dict)
 
 
-def arrivals(session: Session, day: date) -> dict:
-    """The clerk's list of one arrival day: groups and guests in file-number order."""
-    guests = session.scalars(select(Guest).where(Guest.arrival_date == day)).all()
-    groups = session.scalars(select(Group).where(Group.arrival_date == day)).all()
+def arrivals(
+    session: Session, day: date, limit: int = pages.DEFAULT_LIMIT, cursor: str | None = None
+) -> dict:
+    """The clerk's list of one arrival day: groups and guests in file-number order, a page
+    at a time (the cursor is the last file number listed)."""
+    after = pages.decode_cursor(cursor, str)
+
+    def of_the_day(model):
+        query = select(model).where(model.arrival_date == day)
+        if after is not None:
+            query = query.where(model.file_number > after)
+        return session.scalars(query.order_by(model.file_number).limit(limit + 1)).all()
+
+    guests, groups = of_the_day(Guest), of_the_day(Group)
     sizes = dict(
         session.execute(
             select(Guest.group_id, func.count())
@@ -204,7 +214,8 @@ def arrivals(session: Session, day: date) -> dict:
         for g in groups
     ]
     items.sort(key=lambda item: item["file_number"])
-    return {"date": day.isoformat(), "items": items, "next": None}
+    listed = pages.page(items[: limit + 1], limit, lambda item: item["file_number"], dict)
+    return {"date": day.isoformat(), **listed}
 
 
 def register_group(session: Session, data: dict[str, Any]) -> dict:

@@ -14,6 +14,7 @@ from servicekit.heap import SteadyHeap
 from servicekit.idempotency import handle_once, run_command_once
 from servicekit.metrics import HealthRpc, Metrics, TurnLag
 from servicekit.outbox import OutboxRelay
+from servicekit.pages import DEFAULT_LIMIT
 from servicekit.rpc import rpc
 from services.guests import caller_screen, domain, files
 from services.guests.models import KIT
@@ -69,11 +70,11 @@ class GuestsService(HealthRpc):
         )
 
     @rpc(expected_exceptions=EXPECTED)
-    def arrivals(self, date=None):
+    def arrivals(self, date=None, limit=DEFAULT_LIMIT, cursor=None):
         """The day's arrivals (`"2026-11-24"`, default today): groups and guests in
         file-number order, `{"date", "items": [{"kind": "guest"|"group", ...}], "next"}`."""
         day = domain.parse_date(date, "date") or files.hotel_today()
-        return files.arrivals(self.db, day)
+        return files.arrivals(self.db, day, limit, cursor)
 
     @rpc(expected_exceptions=EXPECTED)
     def register_group(self, data, idempotency_key=None, actor=None):

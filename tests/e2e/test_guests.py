@@ -58,6 +58,10 @@ def test_concurrent_registrations_get_gapless_distinct_file_numbers(api, contain
     listed = api.get(f"/guests/arrivals?date={DAY}").json()["items"]
     assert [i["file_number"] for i in listed] == [f"261124{n:03d}" for n in range(1, 39)]
     assert listed[-1]["kind"] == "group" and listed[0]["kind"] == "guest"
+    # a page at a time, as every list, and empty query values are as good as none
+    first_page = api.get(f"/guests/arrivals?date={DAY}&limit=30&cursor=").json()
+    rest = api.get(f"/guests/arrivals?date={DAY}&cursor={first_page['next']}").json()
+    assert first_page["items"] + rest["items"] == listed and rest["next"] is None
 
 
 def test_a_guest_file_from_registration_to_change(api):

@@ -122,3 +122,10 @@ def test_an_email_address_longer_than_any_table_holds_is_refused_where_it_is_giv
     with pytest.raises(ValidationError) as refused:
         StaffCreate().load({**member, "email": long_address})
     assert list(refused.value.messages) == ["email"]
+
+
+def test_an_empty_query_value_asks_for_nothing():
+    query = http.parse_query(
+        spec(query=ComplaintQuery), request("GET", "/complaints?status=&limit=5")
+    )
+    assert "status" not in query and query["limit"] == 5

@@ -22,7 +22,8 @@ ARRIVAL_WINDOW = timedelta(days=10 * 365)
 
 
 def phone_region() -> str:
-    return settings.env("HOTEL_PHONE_REGION", "ES")
+    # a region code as phonenumbers reads it ("es" would read no national number at all)
+    return settings.env("HOTEL_PHONE_REGION", "ES").strip().upper()
 
 
 def normalise_phone(raw: str, field: str = "phone") -> str:

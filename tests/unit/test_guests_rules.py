@@ -27,6 +27,8 @@ def test_phones_are_kept_in_e164_read_in_the_hotels_region(raw, e164):
 def test_the_region_is_the_hotels(monkeypatch):
     monkeypatch.setenv("HOTEL_PHONE_REGION", "GB")
     assert domain.normalise_phone("020 7946 0018") == "+442079460018"
+    monkeypatch.setenv("HOTEL_PHONE_REGION", "gb")  # as an operator may well write it
+    assert domain.normalise_phone("020 7946 0018") == "+442079460018"
 
 
 @pytest.mark.parametrize("raw", ["", "   ", "not a phone", "12", "+34 6", None, 600112233])

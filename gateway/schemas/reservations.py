@@ -23,10 +23,11 @@ from gateway.schemas.common import (
 PAYMENT_METHODS = ("credit_card", "debit_card", "cash")
 STATUSES = ("held", "in_house", "checked_out", "released", "cancelled")
 
-# A whole run of digits with single spaces or dashes between them (never the tail of a
-# longer run). A run right after "+" is a phone number in international form, which no
-# card number is written as.
-_DIGIT_RUN = re.compile(r"(?<![\d+])(?<![\d+][ -])\d(?:[ -]?\d)*")
+# A whole run of digits with up to two spaces or dashes between them (never the tail of a
+# longer run), as a number is typed or pasted.
+_DIGIT_RUN = re.compile(r"(?<!\d)(?<!\d[ -])(?<!\d[ -]{2})\d(?:[ -]{0,2}\d)*")
+# the most digits a phone number in international form has (E.164)
+_PHONE_DIGITS_AT_MOST = 15
 
 
 def luhn_valid(digits: str) -> bool:
@@ -44,6 +45,9 @@ def looks_like_card_number(text: str) -> bool:
     them) that pass the Luhn check, as every payment card number does."""
     for run in _DIGIT_RUN.finditer(text):
         digits = re.sub(r"[ -]", "", run.group())
+        international_phone = text[: run.start()].rstrip(" -").endswith("+")
+        if international_phone and len(digits) <= _PHONE_DIGITS_AT_MOST:
+            continue  # a phone, which no card number is written as
         if 13 <= len(digits) <= 19 and luhn_valid(digits):
             return True
     return False

@@ -37,6 +37,8 @@ VISA = "4111111111111111"
         "6011111111111117",
         "4222222222222",  # 13 digits
         "card:4111111111111111;exp 12/29",
+        "4111  1111  1111  1111",  # pasted with two spaces between the groups
+        "+4111111111111111",  # more digits than any phone number has
     ],
 )
 def test_card_numbers_are_recognised(text):
@@ -50,7 +52,8 @@ def test_card_numbers_are_recognised(text):
         "411111111111",  # 12 digits
         "41111111111111111111",  # 20 digits
         "+34 600 123 456",
-        "+44 7911 123456 7890",  # a phone in international form, even a long one
+        "+1 415 555 2671 ext 12",
+        "+44 7911 123456 7890",  # too long for a phone, but no card number either (Luhn)
         "2026-12-24",
         "K7QX3M",
         "call 600 123 456 after 18:00",

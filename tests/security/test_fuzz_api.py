@@ -2,9 +2,11 @@
 and invalid requests to every operation, as the admin, against the running suite. Nothing
 may answer 5xx, and every answer must match what the document says about it."""
 
+import json
 from collections import Counter
 
 import pytest
+import requests
 import schemathesis
 from hypothesis import HealthCheck, Phase, given, settings
 from schemathesis import GenerationMode
@@ -86,6 +88,90 @@ def test_fuzzing_the_documented_api_finds_no_server_error_and_no_off_contract_an
         print(f"  {label}: {failure}")
     assert operations >= 30
     assert not failures, failures
+
+
+# What no database of the suite can take: text with a NUL or half a surrogate pair (which
+# JSON's \\u escapes carry; a URL cannot, so paths and queries get the NUL only), and
+# numbers past PostgreSQL's integers. Each must be the caller's 4xx wherever it is sent.
+HOSTILE_TEXT = ("nul \x00 inside", "half \ud800 a pair")
+HOSTILE_NUMBERS = (2**31, 2**63, -(2**31) - 1)
+
+
+def _hostile(value, text=HOSTILE_TEXT) -> tuple:
+    if isinstance(value, bool):
+        return ()
+    if isinstance(value, str):
+        return text
+    if isinstance(value, int):
+        return HOSTILE_NUMBERS
+    return ()
+
+
+def _variants(case):
+    """Copies of `case` with one value made hostile, in its body (and one level into its
+    objects), its query or its path; what was changed, for the report."""
+    body = case.body if isinstance(case.body, dict) else {}
+    for name, value in body.items():
+        nested = value.items() if isinstance(value, dict) else [(None, value)]
+        for inner, item in nested:
+            for bad in _hostile(item):
+                variant = case.derive(keep_auth=True)
+                variant.body = {**body, name: {**value, inner: bad} if inner else bad}
+                yield variant, f"body {name}{'.' + inner if inner else ''}={bad!r}"
+    for name, value in case.query.items():
+        for bad in _hostile(value, text=HOSTILE_TEXT[:1]):
+            yield case.derive(keep_auth=True, query={**case.query, name: bad}), f"query {name}"
+    for name, value in case.path_parameters.items():
+        for bad in _hostile(value, text=HOSTILE_TEXT[:1]):
+            variant = case.derive(keep_auth=True)
+            variant.path_parameters = {**case.path_parameters, name: bad}
+            yield variant, f"path {name}={bad!r}"
+
+
+def test_text_no_database_can_store_and_numbers_past_its_integers_are_4xx_everywhere(
+    no_rate_limits, suite
+):
+    token = suite.as_admin().token
+    schema = schemathesis.openapi.from_dict(suite.get("/openapi.json").json())
+    headers = {"Authorization": f"Bearer {token}"}
+    server_errors: list[str] = []
+    sent = 0
+
+    for result in schema.get_all_operations():
+        operation = result.ok()
+
+        @settings(
+            max_examples=1,
+            deadline=None,
+            database=None,
+            derandomize=True,
+            phases=[Phase.generate],
+            suppress_health_check=list(HealthCheck),
+        )
+        @given(case=operation.as_strategy(GenerationMode.POSITIVE))
+        def probe(case):
+            nonlocal sent
+            for variant, changed in _variants(case):
+                # sent as JSON escapes, as a client's JSON library writes them
+                body = json.dumps(variant.body) if isinstance(variant.body, dict) else None
+                response = requests.request(
+                    variant.method,
+                    suite.base_url + variant.formatted_path,
+                    params=variant.query,
+                    data=body,
+                    headers={**headers, "Content-Type": "application/json"},
+                    timeout=30,
+                )
+                sent += 1
+                if response.status_code >= 500:
+                    label = f"{case.method} {case.path}"
+                    server_errors.append(f"{label} {changed}: {response.status_code}")
+
+        probe()
+
+    print(f"\nhostile values: {sent} requests, {len(server_errors)} answered 5xx")
+    assert sent >= 100
+    assert not server_errors, server_errors
 
 
 def _summary(exc: BaseException) -> str:

@@ -10,7 +10,6 @@ from typing import Any
 
 from sqlalchemy import Table, bindparam, select
 from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from servicekit.database import KitTables, insert_with_commit
@@ -124,16 +123,11 @@ def run_command_once(
         return stored
     try:
         result = execute()
-    except Exception:
-        session.rollback()
-        stored = _stored_result(session, kit, command, key)
-        if stored is None:
-            raise
-        return stored
-    try:
         session.execute(_record(kit.commands), {"key": key, "command": command, "result": result})
         session.commit()
-    except IntegrityError:
+    except Exception:
+        # a first try with the key committed meanwhile: its answer stands, whether its
+        # effects made this try's work fail or only this try's key could not be recorded
         session.rollback()
         stored = _stored_result(session, kit, command, key)
         if stored is None:

@@ -6,7 +6,7 @@ from typing import Any
 
 from gateway.http import ADMINS, STAFF, route
 from gateway.schemas import reservations as schemas
-from gateway.schemas.common import page_of
+from gateway.schemas.common import PageQuery, page_of
 
 
 def _plain(value: Any) -> Any:
@@ -61,12 +61,15 @@ class ReservationRoutes:
         "GET",
         "/room-types",
         roles=STAFF,
+        query=PageQuery,
         response=schemas.RoomTypeList,
         tag="reservations",
         summary="Room types, highest price first (the order an agent offers them in)",
     )
     def list_room_types(self, call):
-        return {"items": self.rpc("reservations", "list_room_types"), "next": None}
+        return self.rpc(
+            "reservations", "list_room_types", call.query["limit"], call.query["cursor"]
+        )
 
     @route(
         "GET",

@@ -143,4 +143,5 @@ class RevisitRoutes:
         "commission at HOTEL_COMMISSION_RATE of the stay's charges.",
     )
     def commissions(self, call):
-        return self.rpc("revisits", "commissions", call.query["month"])
+        query = call.query
+        return self.rpc("revisits", "commissions", query["month"], query["limit"], query["cursor"])

@@ -135,7 +135,7 @@ class Report(Schema):
     satisfaction = fields.Dict(required=True)
 
 
-class CommissionQuery(Strict):
+class CommissionQuery(PageQuery):
     month = fields.String(
         required=True,
         validate=validate.Regexp(r"^\d{4}-(0[1-9]|1[0-2])$", error="must be YYYY-MM"),
@@ -156,3 +156,4 @@ class Commissions(Schema):
     month = fields.String()
     rate = fields.String()
     items = fields.List(fields.Nested(Commission), required=True)
+    next = fields.String(allow_none=True, required=True)

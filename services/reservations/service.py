@@ -83,9 +83,10 @@ class ReservationsService(HealthRpc):
         )
 
     @rpc(expected_exceptions=errors.EXPECTED)
-    def list_room_types(self) -> list[dict]:
-        """Every room type, highest price first (the order an agent offers them in)."""
-        return store.room_types(self.db)
+    def list_room_types(self, limit: int = DEFAULT_LIMIT, cursor: str | None = None) -> dict:
+        """Room types, highest price first (the order an agent offers them in):
+        `{"items": [{"code": "suite", "price": "320.00", ...}], "next": null}`."""
+        return store.room_types(self.db, limit, cursor)
 
     @rpc(expected_exceptions=errors.EXPECTED)
     def availability(self, arrival: str, nights: int, rooms: int = 1) -> dict:

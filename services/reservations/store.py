@@ -9,12 +9,12 @@ from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Date, Integer, bindparam, func, select, update
+from sqlalchemy import Date, Integer, and_, bindparam, func, or_, select, update
 from sqlalchemy.dialects.postgresql import ARRAY, insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from servicekit import errors, outbox
+from servicekit import errors, outbox, pages
 from servicekit.database import values_set
 from servicekit.events import Event
 from services.reservations import domain
@@ -104,9 +104,23 @@ def update_room_type(session: Session, code: str, changes: dict, today: date) ->
     return room_type_dict(room_type)
 
 
-def room_types(session: Session) -> list[dict]:
-    rows = session.scalars(select(RoomType).order_by(RoomType.price.desc(), RoomType.code))
-    return [room_type_dict(r) for r in rows]
+def room_types(
+    session: Session, limit: int = pages.DEFAULT_LIMIT, cursor: str | None = None
+) -> dict:
+    """Room types highest price first, a page at a time (the cursor: the last one's price
+    and code)."""
+    query = select(RoomType).order_by(RoomType.price.desc(), RoomType.code)
+    after = pages.decode_cursor(cursor, list)
+    if after is not None:
+        try:
+            price, code = Decimal(after[0]), str(after[1])
+        except (ArithmeticError, IndexError, TypeError, ValueError):
+            raise errors.ValidationFailed.on("cursor", "not a cursor this list gave") from None
+        query = query.where(
+            or_(RoomType.price < price, and_(RoomType.price == price, RoomType.code > code))
+        )
+    rows = session.scalars(query.limit(limit + 1)).all()
+    return pages.page(rows, limit, lambda r: [str(r.price), r.code], room_type_dict)
 
 
 # --- availability --------------------------------------------------------------------

@@ -6,7 +6,7 @@ from decimal import Decimal
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from servicekit import errors
+from servicekit import errors, pages
 from services.revisits import domain
 from services.revisits.calls import today
 from services.revisits.models import CommissionCredit, Revisit, RevisitItem
@@ -50,9 +50,15 @@ def report(session: Session, year: int, month: int | None = None) -> dict:
     }
 
 
-def commissions(session: Session, month: str) -> dict:
+def commissions(
+    session: Session, month: str, limit: int = pages.DEFAULT_LIMIT, cursor: str | None = None
+) -> dict:
     """Per agent, the returning guests' stays checked out in `month` (YYYY-MM) credited to
-    them, their consumption and the commission on it."""
+    them, their consumption and the commission on it; a page of agents at a time, by
+    username (a month's credits are summed whole, then paged)."""
+    after = pages.decode_cursor(cursor, list)
+    if after is not None and [type(part) for part in after] != [str, int, str]:
+        raise errors.ValidationFailed.on("cursor", "not a cursor this list gave")
     try:
         year, number = (int(part) for part in month.split("-"))
         start, end = domain.month_bounds(year, number)
@@ -80,16 +86,20 @@ def commissions(session: Session, month: str) -> dict:
         row["stays"] += 1
         row["consumption"] += credit.charges
     rate = domain.commission_rate()
-    return {
-        "month": month,
-        "rate": str(rate),
-        "items": [
-            {
-                **row,
-                "guests": len(row["guests"]),
-                "consumption": str(row["consumption"].quantize(domain.CENT)),
-                "commission": str(domain.commission(row["consumption"], rate)),
-            }
-            for row in rows.values()
-        ],
-    }
+
+    def order(row: dict) -> list:
+        return [row["agent"], row["agent_id"], row["currency"]]
+
+    listed = sorted(rows.values(), key=order)
+    if after is not None:
+        listed = [row for row in listed if order(row) > after]
+
+    def dump(row: dict) -> dict:
+        return {
+            **row,
+            "guests": len(row["guests"]),
+            "consumption": str(row["consumption"].quantize(domain.CENT)),
+            "commission": str(domain.commission(row["consumption"], rate)),
+        }
+
+    return {"month": month, "rate": str(rate), **pages.page(listed, limit, order, dump)}

@@ -15,6 +15,7 @@ from servicekit.heap import SteadyHeap
 from servicekit.idempotency import handle_each_once, handle_once_by_key, run_command_once
 from servicekit.metrics import JOB_RUNS, HealthRpc, Metrics, TurnLag
 from servicekit.outbox import OutboxRelay
+from servicekit.pages import DEFAULT_LIMIT
 from servicekit.rpc import ServiceRpc, rpc
 from services.revisits import calls, evaluation, followups, scheduling
 from services.revisits.models import KIT
@@ -135,9 +136,10 @@ class RevisitsService(HealthRpc):
         return evaluation.report(self.db, year, month)
 
     @rpc(expected_exceptions=errors.EXPECTED)
-    def commissions(self, month: str) -> dict:
-        """`month` as "2026-11"."""
-        return evaluation.commissions(self.db, month)
+    def commissions(self, month: str, limit: int = DEFAULT_LIMIT, cursor: str | None = None):
+        """`month` as "2026-11" -> `{"month", "rate", "items": [{"agent", "agent_id",
+        "guests", "stays", "consumption", "commission", "currency"}], "next"}`."""
+        return evaluation.commissions(self.db, month, limit, cursor)
 
     # --- the reminders job --------------------------------------------------------------
 

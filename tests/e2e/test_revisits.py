@@ -234,6 +234,7 @@ def test_revisits_from_check_out_to_sign_off_report_and_commission(suite):
     assert agent.get(f"/commissions?month={month}").status_code == 403
     commissions = housekeeping.get(f"/commissions?month={month}")
     assert commissions.status_code == 200, commissions.text
+    assert commissions.json()["next"] is None
     assert commissions.json()["items"] == [
         {
             "agent": agent.staff["username"],

@@ -202,7 +202,13 @@ def test_the_default_hotel_is_loaded_once(engine):
         seed.load_defaults(session)
         seed.load_defaults(session)
         session.commit()
-        types = store.room_types(session)
+        listed = store.room_types(session)
+        types = listed["items"]
         assert [t["code"] for t in types] == ["suite", "deluxe", "double", "single"]
+        assert listed["next"] is None
         assert session.scalar(select(func.count()).select_from(RoomType)) == 4
         assert {t["currency"] for t in types} == {"EUR"}
+        # a page at a time, highest price first, as every list
+        first = store.room_types(session, limit=3)
+        rest = store.room_types(session, limit=3, cursor=first["next"])
+        assert first["items"] + rest["items"] == types and rest["next"] is None

@@ -4,6 +4,7 @@ once and files the complaint items the complaints service could not take."""
 
 import json
 from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
 
 import pytest
 from nameko.rpc import rpc
@@ -11,9 +12,10 @@ from nameko.standalone.rpc import ServiceRpcClient
 from sqlalchemy import create_engine, event, text
 from sqlalchemy.orm import Session
 
-from servicekit import events, settings
+from servicekit import errors, events, settings
 from servicekit.database import make_engine
 from servicekit.idempotency import handle_once_by_key
+from servicekit.pages import encode_cursor
 from services.revisits import scheduling
 from services.revisits.models import KIT
 from services.revisits.service import RevisitsService
@@ -313,3 +315,38 @@ def test_a_batch_of_complaints_is_planned_in_one_statement_before_its_commit(cle
     assert sorted(e["complaint_id"] for e in outbox("revisit_scheduled")) == [30, 31, 32]
     handled = query("select event_id::text as id from handled_events")
     assert sorted(r["id"] for r in handled) == sorted(str(e.event_id) for e in batch)
+
+
+def test_commissions_are_listed_a_page_of_agents_at_a_time(clean_databases):
+    from services.revisits import evaluation
+    from services.revisits.models import CommissionCredit, Revisit
+
+    engine = create_engine(settings.database_url("revisits"))
+    day = date(2026, 11, 20)
+    with Session(engine) as session:
+        for n, agent in enumerate(["carla", "ana", "bea"], start=1):
+            revisit = Revisit(kind="post_stay", guest_id=n, due_date=day, planned_date=day)
+            session.add(revisit)
+            session.flush()
+            session.add(
+                CommissionCredit(
+                    reservation_id=100 + n,
+                    guest_id=n,
+                    revisit_id=revisit.id,
+                    agent_id=n,
+                    agent_username=agent,
+                    charges=Decimal("100.00"),
+                    currency="EUR",
+                    checked_out_at=datetime(2026, 11, 21, 11, tzinfo=UTC),
+                    checked_out_on=date(2026, 11, 21),
+                )
+            )
+        session.commit()
+
+        first = evaluation.commissions(session, "2026-11", limit=2)
+        rest = evaluation.commissions(session, "2026-11", limit=2, cursor=first["next"])
+        assert [c["agent"] for c in first["items"] + rest["items"]] == ["ana", "bea", "carla"]
+        assert rest["next"] is None and first["rate"] == rest["rate"]
+        with pytest.raises(errors.ValidationFailed):
+            evaluation.commissions(session, "2026-11", cursor=encode_cursor([1, "x", 2]))
+    engine.dispose()

@@ -19,6 +19,7 @@ import time
 import zlib
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any
 
 import eventlet
@@ -50,6 +51,10 @@ def record(session: Session, kit: KitTables, event_type: str, data: dict[str, An
     transaction in one INSERT: a handler applying a batch of events, or a command that
     announces several, pays one round trip for all its announcements.
     """
+    if session.in_nested_transaction():
+        # a savepoint's rollback would have to take its events back out: record them in the
+        # transaction itself, outside `begin_nested()`
+        raise RuntimeError(f"{event_type}: an event cannot be recorded inside a savepoint")
     body = events.envelope(event_type, data)
     # begins the transaction if nothing has yet, so that its end, whatever it is, ends
     # these events too (they are kept with the session until then)
@@ -61,8 +66,14 @@ def record(session: Session, kit: KitTables, event_type: str, data: dict[str, An
     return body
 
 
+# SQLAlchemy calls `before_commit` and `after_commit` when a savepoint is released too: the
+# events are the outer transaction's, written and sent at its COMMIT only.
+
+
 @event.listens_for(Session, "before_commit")
 def _write_pending(session: Session) -> None:
+    if session.in_nested_transaction():
+        return
     pending = session.info.pop(_PENDING, {})
     for table, rows in pending.items():
         # Sent with the COMMIT: its clock is the event's commit (`now()` would be when the
@@ -86,6 +97,8 @@ def _write_pending(session: Session) -> None:
 
 @event.listens_for(Session, "after_commit")
 def _send_committed(session: Session) -> None:
+    if session.in_nested_transaction():
+        return
     committing = session.info.pop(_COMMITTING, None)
     if committing is not None:
         pending, committed_at = committing
@@ -275,7 +288,9 @@ class ConfirmedPublisher:
         self.connection: Connection | None = None
         self.writing = Semaphore()
         self.sent = 0  # delivery tags handed out on the current connection
-        self.unconfirmed: dict[int, dict] = {}  # by delivery tag, oldest first
+        # by delivery tag, oldest first: the current connection's (each has its own, since
+        # tags start again at 1 on a new one, and a dropped one may still answer for its own)
+        self.unconfirmed: dict[int, dict] = {}
         self.confirmed: list[dict] = []
         self.refused = 0
 
@@ -318,14 +333,19 @@ class ConfirmedPublisher:
         Raises `PublishRefused` if it has not answered in time, dropping the connection
         with every event not yet collected (their rows are published again).
         """
-        sent_before = self.sent
+        connection, unconfirmed, sent_before = self.connection, self.unconfirmed, self.sent
         deadline = time.monotonic() + self.confirm_timeout
         try:
-            while next(iter(self.unconfirmed), sent_before + 1) <= sent_before:
+            # a worker whose send failed meanwhile dropped the connection: what it had not
+            # confirmed stays unpublished, and the next round publishes it again
+            while (
+                connection is self.connection
+                and next(iter(unconfirmed), sent_before + 1) <= sent_before
+            ):
                 left = deadline - time.monotonic()
                 if left <= 0:
-                    raise PublishRefused(f"{len(self.unconfirmed)} events not confirmed in time")
-                self.connection.drain_events(timeout=left)
+                    raise PublishRefused(f"{len(unconfirmed)} events not confirmed in time")
+                connection.drain_events(timeout=left)
         except BaseException:
             self.close()
             raise
@@ -339,26 +359,27 @@ class ConfirmedPublisher:
             connection.ensure_connection(max_retries=1)
             channel = connection.channel()
             channel.confirm_select()
-            channel.events["basic_ack"].add(self._acked)
-            channel.events["basic_nack"].add(self._nacked)
+            unconfirmed: dict[int, dict] = {}
+            channel.events["basic_ack"].add(partial(self._acked, unconfirmed))
+            channel.events["basic_nack"].add(partial(self._nacked, unconfirmed))
             self.connection, self.producer = connection, Producer(channel)
-            self.sent = 0
+            self.unconfirmed, self.sent = unconfirmed, 0
         return self.producer
 
-    def _answered(self, delivery_tag: int, multiple: bool) -> list[dict]:
-        tags = (
-            [tag for tag in self.unconfirmed if tag <= delivery_tag] if multiple else [delivery_tag]
-        )
-        return [self.unconfirmed.pop(tag) for tag in tags if tag in self.unconfirmed]
+    @staticmethod
+    def _answered(unconfirmed: dict[int, dict], delivery_tag: int, multiple: bool) -> list[dict]:
+        tags = [tag for tag in unconfirmed if tag <= delivery_tag] if multiple else [delivery_tag]
+        return [unconfirmed.pop(tag) for tag in tags if tag in unconfirmed]
 
-    def _acked(self, delivery_tag: int, multiple: bool) -> None:
-        self.confirmed.extend(self._answered(delivery_tag, multiple))
+    def _acked(self, unconfirmed: dict[int, dict], delivery_tag: int, multiple: bool) -> None:
+        # an answer of a dropped connection is still true of its own events
+        self.confirmed.extend(self._answered(unconfirmed, delivery_tag, multiple))
 
-    def _nacked(self, delivery_tag: int, multiple: bool) -> None:
-        self.refused += len(self._answered(delivery_tag, multiple))
+    def _nacked(self, unconfirmed: dict[int, dict], delivery_tag: int, multiple: bool) -> None:
+        self.refused += len(self._answered(unconfirmed, delivery_tag, multiple))
 
     def _close(self) -> None:
-        self.unconfirmed.clear()
+        self.unconfirmed = {}
         self.confirmed.clear()
         self.refused = 0
         if self.connection is not None:

@@ -8,10 +8,10 @@ from datetime import UTC, datetime, timedelta
 import eventlet
 import pytest
 from nameko.standalone.rpc import ServiceRpcClient
-from sqlalchemy import create_engine, func, select
+from sqlalchemy import create_engine, func, select, text
 from sqlalchemy.orm import Session
 
-from servicekit import errors, events, settings
+from servicekit import errors, events, outbox, settings
 from servicekit.idempotency import run_command_once
 from services.complaints import handling
 from services.complaints.models import KIT, Complaint, DispatchOrder, FormLine, StaffMember
@@ -222,3 +222,35 @@ def test_a_lost_database_is_a_503_never_a_500(start_services, suite_config, monk
     tracked = api.get("/track/K7QX-3MPA-WZ9DR")
     assert tracked.status_code == 503, tracked.text
     assert tracked.json()["error"] == "SERVICE_UNAVAILABLE"
+
+
+def test_a_savepoint_s_release_is_not_the_commit_of_the_events_recorded(engine, monkeypatch):
+    """SQLAlchemy announces a released savepoint as a commit: the events recorded in the
+    transaction are still written and sent at its own COMMIT only, and none at all when
+    it rolls back afterwards."""
+    sent: list[str] = []
+
+    class Relay:
+        def send_committed(self, rows, committed_at):
+            sent.extend(row["type"] for row in rows)
+
+    monkeypatch.setitem(outbox._relays, KIT.outbox, Relay())
+    data = {"staff_id": 1, "username": "ana", "name": "Ana", "role": "agent", "department": None}
+    with Session(engine) as session:
+        outbox.record(session, KIT, "staff_registered", data)
+        # recorded in a savepoint: refused, as the savepoint's rollback could not take it back
+        with session.begin_nested(), pytest.raises(RuntimeError):
+            outbox.record(session, KIT, "staff_updated", data)
+        assert sent == []
+        session.rollback()
+        assert sent == []
+        assert session.scalar(text("select count(*) from outbox")) == 0
+
+        outbox.record(session, KIT, "staff_registered", data)
+        with session.begin_nested():
+            pass
+        assert sent == []
+        session.commit()
+    assert sent == ["staff_registered"]
+    with Session(engine) as session:
+        assert session.scalar(text("select count(*) from outbox")) == 1

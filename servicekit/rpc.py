@@ -159,11 +159,13 @@ class RpcConsumer(nameko_rpc.RpcConsumer):
         try:
             result, exc_info = self.replies.send(message, result, exc_info)
         except BROKER_GONE:
-            # The broker went away while we replied: the caller times out (503) and retries
-            # with its Idempotency-Key; the request, unacked, goes with the connection.
-            # Raising here would stop the whole container instead.
+            # The reply could not go: the caller times out (503) and retries with its
+            # Idempotency-Key. Raising here would stop the whole container instead. The
+            # request is acknowledged all the same (where its own connection is gone, the
+            # ack goes nowhere and the broker takes it back): left unacknowledged on a
+            # connection that lives on, it would hold a place of the prefetch window for
+            # good, and a few such would stop the service taking requests.
             log.warning("could not reply: the broker cannot be reached", exc_info=True)
-            return result, exc_info
         self.consumer.ack_message(message)
         return result, exc_info
 

@@ -1,11 +1,13 @@
 """The kit's RPC entrypoint on a real broker: a call whose arguments do not fit the method
-is refused as nameko refuses it, before any work, with the signature read once."""
+is refused as nameko refuses it, before any work, with the signature read once; a reply
+that cannot go does not keep its request."""
 
+import eventlet
 import pytest
-from nameko.exceptions import IncorrectSignature
+from nameko.exceptions import IncorrectSignature, RpcTimeout
 from nameko.standalone.rpc import ServiceRpcClient
 
-from servicekit.rpc import rpc
+from servicekit.rpc import _Replies, rpc
 
 
 class FrontDesk:
@@ -37,3 +39,29 @@ def test_calls_that_do_not_fit_the_method_are_refused_before_any_work(
                 wrong()
 
     assert FrontDesk.noted == ["late arrival", "towels"]
+
+
+def test_a_reply_that_cannot_go_still_frees_the_request_s_place(
+    rabbit_config, container_factory, monkeypatch
+):
+    """Replies failing while the request's own connection lives on (the broker refusing
+    new connections): each request is still acknowledged, so the service takes the next
+    ones once replies go again, however many failed (more than the prefetch window)."""
+    container = container_factory(FrontDesk)
+    container.start()
+    window = container.max_workers
+
+    def refused(self, reply):
+        raise ConnectionRefusedError(111, "Connection refused")
+
+    monkeypatch.setattr(_Replies, "_publish", refused)
+    with ServiceRpcClient("front_desk", timeout=1) as desk:
+
+        def unanswered(n):
+            with pytest.raises(RpcTimeout):
+                desk.note(f"call {n}")
+
+        list(eventlet.GreenPool(window + 2).imap(unanswered, range(window + 2)))
+    monkeypatch.undo()
+    with ServiceRpcClient("front_desk", timeout=5) as desk:
+        assert desk.note("after") == {"text": "after", "urgent": False}

@@ -195,6 +195,7 @@ class ReplyListener(nameko_rpc.ReplyListener):
     - when the broker lost the reply queue (it is not durable, so a broker restart does)
       while calls still waited on it, nameko's raises and so stops the whole container;
       this one answers those calls `Unavailable` (503 at the gateway) and goes on;
+    - a call that stops waiting without its reply is forgotten (below);
     - replies are not acknowledged (the broker counts them delivered as it sends them): a
       reply only this process can take has nowhere to go back to, so the ack was a message
       to the broker for every call that bought nothing; its consumer therefore sends its
@@ -209,6 +210,24 @@ class ReplyListener(nameko_rpc.ReplyListener):
     def setup(self):
         super().setup()
         self.consumer.consumer_options["no_ack"] = True
+
+    def register_for_reply(self, correlation_id):
+        """nameko's, but a call that stops waiting without its reply (timed out, its request
+        expired in a queue) is forgotten: nameko forgets one only when its reply comes, so
+        every unanswered call stayed in `pending` for the life of the process."""
+        wait = super().register_for_reply(correlation_id)
+
+        def wait_then_forget(*args, **kwargs):
+            try:
+                return wait(*args, **kwargs)
+            finally:
+                self.forget(correlation_id)
+
+        return wait_then_forget
+
+    def forget(self, correlation_id) -> None:
+        """No reply will be waited for (the call timed out, or its request never went)."""
+        self.pending.pop(correlation_id, None)
 
     def check_for_lost_replies(self):
         try:
@@ -288,18 +307,27 @@ class _RequestPublisher(Publisher):
 
 
 class _Client(nameko_rpc.Client):
-    """nameko's, for one service; a call that timed out has the next request confirmed."""
+    """nameko's, for one service; a call that timed out has the next request confirmed, and
+    one whose request could not be sent is not waited for by the reply listener."""
 
-    def __init__(self, publisher, register_for_reply, context_data, service_name, method=None):
-        super().__init__(publisher.publish, register_for_reply, context_data, service_name, method)
+    def __init__(self, publisher, listener, context_data, service_name, method=None):
+        super().__init__(
+            self._send, listener.register_for_reply, context_data, service_name, method
+        )
         self.publisher = publisher
+        self.listener = listener
 
     def __getattr__(self, name):
         if self.method_name is not None:
             raise AttributeError(name)
-        return _Client(
-            self.publisher, self.register_for_reply, self.context_data, self.service_name, name
-        )
+        return _Client(self.publisher, self.listener, self.context_data, self.service_name, name)
+
+    def _send(self, payload, *, correlation_id, **kwargs):
+        try:
+            self.publisher.publish(payload, correlation_id=correlation_id, **kwargs)
+        except BaseException:
+            self.listener.forget(correlation_id)
+            raise
 
     def __call__(self, *args, **kwargs):
         try:
@@ -326,8 +354,5 @@ class ServiceRpc(nameko_rpc.ServiceRpc):
     def get_dependency(self, worker_ctx):
         self.reply_listener.consumer.wait_until_consumer_ready()
         return _Client(
-            self.publisher,
-            self.reply_listener.register_for_reply,
-            worker_ctx.context_data,
-            self.target_service,
+            self.publisher, self.reply_listener, worker_ctx.context_data, self.target_service
         )

@@ -1,13 +1,16 @@
 """The kit's RPC entrypoint on a real broker: a call whose arguments do not fit the method
 is refused as nameko refuses it, before any work, with the signature read once; a reply
-that cannot go does not keep its request."""
+that cannot go does not keep its request; a call that gets no reply is not waited for."""
 
 import eventlet
 import pytest
-from nameko.exceptions import IncorrectSignature, RpcTimeout
+from kombu import Connection, Exchange, Queue
+from nameko import config
+from nameko.exceptions import IncorrectSignature, RpcTimeout, UnknownService
 from nameko.standalone.rpc import ServiceRpcClient
+from nameko.testing.services import dummy, entrypoint_hook
 
-from servicekit.rpc import _Replies, rpc
+from servicekit.rpc import ReplyListener, ServiceRpc, _Replies, rpc
 
 
 class FrontDesk:
@@ -65,3 +68,37 @@ def test_a_reply_that_cannot_go_still_frees_the_request_s_place(
     monkeypatch.undo()
     with ServiceRpcClient("front_desk", timeout=5) as desk:
         assert desk.note("after") == {"text": "after", "urgent": False}
+
+
+class Caller:
+    name = "caller"
+    silent = ServiceRpc("silent_desk")  # its queue exists; nobody takes from it
+    nobody = ServiceRpc("no_such_desk")  # no queue at all
+
+    @dummy
+    def call(self, target: str):
+        try:
+            with eventlet.Timeout(0.2):
+                getattr(self, target).note("hello")
+        except (eventlet.Timeout, UnknownService) as exc:
+            return type(exc).__name__
+
+
+def test_calls_that_get_no_reply_are_not_kept_waiting_for_one(rabbit_config, container_factory):
+    with Connection(config["AMQP_URI"]) as connection:
+        Queue(
+            "rpc-silent_desk",
+            Exchange("nameko-rpc", type="topic", durable=True),
+            routing_key="silent_desk.*",
+        )(connection.default_channel).declare()
+    container = container_factory(Caller)
+    container.start()
+    [listener] = [e for e in container.subextensions if isinstance(e, ReplyListener)]
+
+    outcomes = set()
+    for _ in range(5):
+        for target in ("silent", "nobody"):
+            with entrypoint_hook(container, "call") as call:
+                outcomes.add(call(target))
+    assert outcomes == {"Timeout", "UnknownService"}
+    assert listener.pending == {}

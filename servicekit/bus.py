@@ -303,10 +303,13 @@ subscribe = EventSubscriber.decorator
 
 
 def replay(amqp_uri: str, queue: str | None = None) -> int:
-    """Move parked messages back to their queues (all of them, or one queue's)."""
+    """Move parked messages back to their queues (all of them, or one queue's). Each is
+    taken off its dead-letter queue only once the broker has confirmed the copy in its
+    queue: a queue that is not there (a mistyped name, a consumer no longer declared)
+    raises, and the message stays parked."""
     names = [queue] if queue else [q.name for q in all_queues() if not q.name.endswith(".dead")]
     moved = 0
-    with Connection(amqp_uri) as conn:
+    with Connection(amqp_uri, transport_options={"confirm_publish": True}) as conn:
         channel = conn.default_channel
         producer = conn.Producer(channel=channel)
         for name in names:
@@ -322,6 +325,7 @@ def replay(amqp_uri: str, queue: str | None = None) -> int:
                     content_type=message.content_type,
                     content_encoding=message.content_encoding,
                     delivery_mode=2,
+                    mandatory=True,
                 )
                 channel.basic_ack(message.delivery_info["delivery_tag"])
                 moved += 1

@@ -8,7 +8,8 @@ from datetime import timedelta
 
 import eventlet
 import pytest
-from kombu import Connection
+from amqp.exceptions import ChannelError
+from kombu import Connection, Queue
 from kombu.exceptions import OperationalError as BrokerError
 from prometheus_client import REGISTRY
 from sqlalchemy import create_engine, func, select
@@ -346,3 +347,22 @@ def test_only_a_committed_transaction_writes_its_events(clean_databases):
     engine.dispose()
 
     assert [e["data"]["username"] for e, _ in published_envelopes()] == ["committed"]
+
+
+def test_a_parked_message_stays_parked_when_its_queue_is_not_there(rabbit_config):
+    from nameko import config
+
+    with Connection(config["AMQP_URI"]) as conn:
+        channel = conn.default_channel
+        # parked by a consumer whose queue has since gone (or a mistyped queue's name)
+        Queue("gone.staff_registered.dead", durable=True)(channel).declare()
+        conn.Producer(channel=channel).publish(
+            {"event_id": "parked"}, exchange="", routing_key="gone.staff_registered.dead"
+        )
+    with pytest.raises(ChannelError):
+        bus.replay(config["AMQP_URI"], "gone.staff_registered")
+    with Connection(config["AMQP_URI"]) as conn:
+        _, waiting, _ = conn.default_channel.queue_declare(
+            "gone.staff_registered.dead", durable=True, passive=True
+        )
+    assert waiting == 1

@@ -241,6 +241,8 @@ class NotificationData(EventData):
     kind = fields.String(required=True)
     channel = fields.String(required=True)
     guest_id = fields.Integer(allow_none=True)
+    # a complaint's contact with no guest file (absent from events published before it)
+    contact = fields.Nested(Contact, allow_none=True, load_default=None)
     ref = fields.String(allow_none=True)
     subject = fields.String(allow_none=True)
     at = fields.AwareDateTime(required=True)

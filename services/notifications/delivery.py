@@ -139,6 +139,10 @@ def announce(session: Session, notification, event_type: str) -> None:
             "kind": notification.kind,
             "channel": notification.channel,
             "guest_id": notification.guest_id,
+            # whom the caller screen shows it to when there is no guest file
+            "contact": {"phone": notification.contact_phone}
+            if notification.contact_phone
+            else None,
             "ref": notification.ref,
             "subject": notification.subject,
             "at": datetime.now(UTC),

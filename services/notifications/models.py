@@ -92,6 +92,8 @@ class Notification(Base):
     language: Mapped[str] = mapped_column(String(8))
     guest_id: Mapped[int | None] = mapped_column(Integer)
     staff_id: Mapped[int | None] = mapped_column(Integer)
+    # a complaint's contact without a guest file: the phone their caller screen is kept by
+    contact_phone: Mapped[str | None] = mapped_column(String(32))
     subject: Mapped[str] = mapped_column(String(300))
     body: Mapped[str] = mapped_column(Text)
     ref: Mapped[str | None] = mapped_column(String(100))

@@ -32,6 +32,8 @@ QUEUED_FLAG = "notifications_queued"
 # written through the table itself: the ORM's bulk-insert path costs more CPU than the
 # insert, for every notification of a batch
 NOTIFICATIONS = Notification.__table__
+# the recipient key of a complaint's contact (one per complaint event)
+CONTACT = "contact"
 
 
 class RecipientUnknown(Exception):
@@ -123,7 +125,7 @@ def guest_recipient(
     ):
         raise RecipientUnknown(f"guest {guest_id}")
     return Recipient(
-        key=f"guest:{guest_id}" if guest_id is not None else "contact",
+        key=f"guest:{guest_id}" if guest_id is not None else CONTACT,
         label=f"guest {guest_id}" if guest_id is not None else "complaint contact",
         name=contact.get("name") or (guest.name if guest else None),
         email=contact.get("email") or (guest.email if guest else None),
@@ -314,6 +316,7 @@ def _queued(draft: Draft, cause: str, event_id, channels: Channels, now: datetim
         "language": language,
         "guest_id": draft.recipient.guest_id,
         "staff_id": draft.recipient.staff_id,
+        "contact_phone": draft.recipient.phone if draft.recipient.key == CONTACT else None,
         "subject": subject[:300],
         "body": body,
         "ref": draft.ref,

@@ -191,14 +191,26 @@ def test_a_stranger_is_null_until_they_register_and_then_keeps_their_history(api
         "open": {"complaints": [], "promised_responses": []},
     }
     publish(complaint("complaint_filed", 2, STRANGER_PHONE, NOW))
-    shown = wait_for(lambda: (s := screen(api, STRANGER_PHONE))["history"] and s)
+    # ...and its receipt, sent to the contact (no guest file: the phone says whose it is)
+    receipt = {
+        "notification_id": 41,
+        "kind": "complaint_received",
+        "channel": "sms",
+        "guest_id": None,
+        "contact": {"phone": STRANGER_PHONE},
+        "ref": "complaint:2",
+        "subject": "We have received your complaint (TRK-2)",
+        "at": NOW + timedelta(seconds=1),
+    }
+    publish(events.envelope("notification_sent", receipt))
+    shown = wait_for(lambda: (s := screen(api, STRANGER_PHONE))["history"][1:] and s)
     assert shown["guest"] is None
     assert shown["open"]["complaints"][0]["tracking_code"] == "TRK-2"
 
     registered = api.post("/guests", {"name": "New Guest", "phone": STRANGER_PHONE}).json()
     shown = screen(api, STRANGER_PHONE)
     assert shown["guest"]["id"] == registered["id"]
-    assert [h["ref"] for h in shown["history"]] == ["complaints/2"]
+    assert [h["ref"] for h in shown["history"]] == ["notifications/41", "complaints/2"]
     assert shown["open"]["complaints"][0]["tracking_code"] == "TRK-2"
 
 

@@ -308,6 +308,9 @@ def test_messages_reach_guests_and_staff_by_email_sms_and_fax_in_their_language_
     # the guests service hears of each message sent
     announced = query("select envelope from outbox where type = 'notification_sent'")
     assert len(announced) == 7
+    # a message to a complaint's contact names them by phone (the caller screen's key)
+    to_contacts = [e["data"]["contact"] for (e,) in announced if e["data"]["contact"]]
+    assert to_contacts == [{"phone": "+34911222333"}] * 2
     assert len(mailbox.to("ana@example.es")) == 1
     assert len(mailbox.to("dolores@hotel.test")) == 1
     assert len(provider.to("/fax", "+34911222333")) == 2  # the receipt and the resolution

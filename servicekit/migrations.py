@@ -49,7 +49,7 @@ def run_env(owner: str) -> None:
     url = cfg.get_main_option("sqlalchemy.url") or settings.database_url(owner)
     if url.startswith("driver://"):  # the placeholder of a bare alembic.ini section
         url = settings.database_url(owner)
-    engine = create_engine(url, poolclass=pool.NullPool)
+    engine = create_engine(url, poolclass=pool.NullPool, hide_parameters=True)
     with engine.connect() as connection:
         context.configure(
             connection=connection,
@@ -63,7 +63,9 @@ def run_env(owner: str) -> None:
 
 def create_database(url: str) -> None:
     target = make_url(url)
-    admin = create_engine(target.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    admin = create_engine(
+        target.set(database="postgres"), isolation_level="AUTOCOMMIT", hide_parameters=True
+    )
     with admin.connect() as conn:
         exists = conn.execute(
             text("select 1 from pg_database where datname = :n"), {"n": target.database}

@@ -33,7 +33,7 @@ def check_broker() -> str | None:
 def check_database() -> str | None:
     url = make_url(settings.database_url("gateway")).set(database="postgres")
     try:
-        engine = create_engine(url, connect_args={"connect_timeout": 3})
+        engine = create_engine(url, connect_args={"connect_timeout": 3}, hide_parameters=True)
         with engine.connect() as conn:
             conn.execute(text("select 1"))
         engine.dispose()
@@ -52,7 +52,7 @@ def load_defaults(owner: str) -> None:
         seed = importlib.import_module(f"{migrations.OWNERS[owner]}.seed")
     except ModuleNotFoundError:
         return
-    engine = create_engine(settings.database_url(owner))
+    engine = create_engine(settings.database_url(owner), hide_parameters=True)
     with Session(engine) as session:
         seed.load_defaults(session)
         session.commit()

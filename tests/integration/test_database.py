@@ -197,3 +197,14 @@ def test_a_name_stands_for_one_prepared_statement():
     assert again.get_execution_options()["prepared_as"] == "kit_test_echo"
     with pytest.raises(ValueError, match="kit_test_echo"):
         prepared(text("select 1"), "kit_test_echo")
+
+
+def test_a_failed_statement_s_error_names_none_of_its_values(engine):
+    """Its text goes to the logs, and values are guests' names, birthdays, notes."""
+    with Session(engine) as session, pytest.raises(DBAPIError) as failed:
+        session.execute(
+            text("insert into kit_notes (id, text) values (1, :a), (1, :b)"),
+            {"a": "Lucía Márquez, born 1980-05-17", "b": "the same id again"},
+        )
+    assert "duplicate key" in str(failed.value)
+    assert "Lucía" not in str(failed.value) and "1980-05-17" not in str(failed.value)

@@ -32,7 +32,9 @@ $(STAMP): requirements.txt
 rabbitmq-management:
 	@curl -fsS -u guest:guest http://127.0.0.1:15672/api/overview >/dev/null 2>&1 || \
 	  (rabbitmq-plugins enable rabbitmq_management >/dev/null && \
-	   for i in $$(seq 30); do curl -fsS -u guest:guest http://127.0.0.1:15672/api/overview >/dev/null 2>&1 && break; sleep 1; done)
+	   for i in $$(seq 30); do curl -fsS -u guest:guest http://127.0.0.1:15672/api/overview >/dev/null 2>&1 && break; sleep 1; done; \
+	   curl -fsS -u guest:guest http://127.0.0.1:15672/api/overview >/dev/null || \
+	   { echo "RabbitMQ's management API did not come up on 127.0.0.1:15672" >&2; exit 1; })
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

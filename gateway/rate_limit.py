@@ -155,7 +155,7 @@ class RateLimiter(DependencyProvider):
     def setup(self):
         self.limits = Limits()
         self.prefix = settings.env("RATE_LIMIT_PREFIX", "hotelcs:rate")
-        self.url = settings.env("REDIS_URL", "redis://127.0.0.1:6379/0")
+        self.url = settings.redis_url()
         self.clients = KeptOpen(self._client, close=lambda take: take.registered_client.close())
         self.taken_ahead = TakenAhead()
         # a bucket's check asking Redis for tokens, which the caller's other checks await

@@ -10,6 +10,7 @@ from weakref import WeakKeyDictionary
 
 import eventlet
 from eventlet import wsgi
+from kombu import Connection
 from nameko import config
 from nameko.extensions import DependencyProvider
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, generate_latest
@@ -62,10 +63,15 @@ DEAD_LETTERS = Gauge(
 )
 
 
+# how long /health waits for the broker to answer before saying it does not
+BROKER_CHECK_SECONDS = 2.0
+
+
 class Metrics(DependencyProvider):
     """Counts every worker of the service and serves /metrics and /health on its port.
 
-    `/health` answers 200 `{"status": "ok"}` while the service's database answers, 503 if not.
+    `/health` answers 200 `{"status": "ok"}` while the service's database and the broker
+    answer, 503 if either does not.
     """
 
     def __init__(self, owner: str):
@@ -111,7 +117,18 @@ class Metrics(DependencyProvider):
         from servicekit.database import Database
 
         databases = [d for d in self.container.dependencies if isinstance(d, Database)]
-        return all(d.ping() for d in databases)
+        return all(d.ping() for d in databases) and self.broker_answers()
+
+    def broker_answers(self) -> bool:
+        # the broker this container consumes from: without it the service takes no request
+        # and no event, however well its database answers
+        uri = config.get("AMQP_URI") or settings.amqp_uri()
+        try:
+            with Connection(uri, connect_timeout=BROKER_CHECK_SECONDS) as connection:
+                connection.ensure_connection(max_retries=1)
+        except Exception:
+            return False
+        return True
 
     def refresh_dead_letters(self) -> None:
         from servicekit import bus

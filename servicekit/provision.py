@@ -3,12 +3,14 @@ every database, declare the bus, load the default hotel set-up once.
 
     python -m servicekit.provision          # what `make run` and `make test` do first
 
-It says plainly what is missing when RabbitMQ or PostgreSQL cannot be reached.
+It says plainly what is missing when RabbitMQ or PostgreSQL cannot be reached (and stops),
+or Redis (and goes on: the gateway's rate limits stay off until it can reach it).
 """
 
 import importlib
 import sys
 
+import redis
 from kombu import Connection
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
@@ -26,6 +28,20 @@ def check_broker() -> str | None:
         return (
             f"RabbitMQ cannot be reached at {_safe(uri)} ({exc.__class__.__name__}). "
             "Start it (e.g. `rabbitmq-server -detached`) or set AMQP_URI."
+        )
+    return None
+
+
+def check_redis() -> str | None:
+    url = settings.redis_url()
+    try:
+        redis.Redis.from_url(url, socket_connect_timeout=3, socket_timeout=3).ping()
+    except redis.RedisError as exc:
+        where = make_url(url.replace("redis://", "postgresql://", 1))
+        return (
+            f"Redis cannot be reached at {where.host}:{where.port or 6379} "
+            f"({exc.__class__.__name__}): the gateway's rate limits are off until it can be. "
+            "Start it (e.g. `redis-server --daemonize yes`) or set REDIS_URL."
         )
     return None
 
@@ -65,6 +81,9 @@ def main() -> int:
         for problem in problems:
             print(f"error: {problem}", file=sys.stderr)
         return 1
+    redis_away = check_redis()
+    if redis_away:
+        print(f"warning: {redis_away}", file=sys.stderr)
     for owner in migrations.OWNERS:
         migrations.upgrade(owner)
         load_defaults(owner)

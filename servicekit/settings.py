@@ -57,6 +57,11 @@ def amqp_uri() -> str:
     return env("AMQP_URI", "amqp://guest:guest@127.0.0.1:5672/")
 
 
+def redis_url() -> str:
+    """Where the gateway's rate-limit buckets are kept (shared by its processes)."""
+    return env("REDIS_URL", "redis://127.0.0.1:6379/0")
+
+
 def database_server() -> str:
     """Where the suite's databases live, unless an owner names its own URL."""
     return env("DATABASE_SERVER", DEFAULT_PG)

@@ -141,3 +141,12 @@ def test_a_caller_past_its_limit_is_refused_without_asking_redis_until_a_token_r
     gateway.check(guesser, None)
     assert len(asked) == 4
     assert gateway.asking == {}  # nothing left behind per address
+
+
+def test_set_up_says_plainly_when_redis_cannot_be_reached(monkeypatch):
+    from servicekit import provision
+
+    assert provision.check_redis() is None
+    monkeypatch.setenv("REDIS_URL", "redis://127.0.0.1:1/0")  # nothing listens there
+    said = provision.check_redis()
+    assert said.startswith("Redis cannot be reached at 127.0.0.1:1") and "REDIS_URL" in said

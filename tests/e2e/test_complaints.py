@@ -241,6 +241,27 @@ def quick_timer_suite(monkeypatch, request):
     return request.getfixturevalue("suite")
 
 
+@pytest.fixture
+def job_only_suite(monkeypatch, request):
+    """The suite with the escalation timer out of the way: what escalates is the job."""
+    monkeypatch.setenv("COMPLAINTS_ESCALATION_SECONDS", "3600")
+    return request.getfixturevalue("suite")
+
+
+def test_the_escalation_job_run_by_hand_escalates_what_is_overdue_once(job_only_suite):
+    admin, agent = job_only_suite.as_admin(), job_only_suite.as_role("agent", "front_office")
+    yesterday = (datetime.now(settings.hotel_tz()) - timedelta(days=1)).replace(hour=10)
+    body = {"guest_id": 7, "channel": "phone", "category": "food", "description": "Cold soup"}
+    overdue = agent.post("/complaints", {**body, "received_at": yesterday.isoformat()}).json()
+    due_today = agent.post("/complaints", body).json()
+
+    assert agent.post("/admin/jobs/escalations").status_code == 403
+    assert admin.post("/admin/jobs/escalations").json() == {"job": "escalations", "escalated": 1}
+    assert agent.get(f"/complaints/{overdue['id']}").json()["status"] == "escalated"
+    assert agent.get(f"/complaints/{due_today['id']}").json()["status"] == "open"
+    assert admin.post("/admin/jobs/escalations").json() == {"job": "escalations", "escalated": 0}
+
+
 def test_a_complaint_left_unresolved_past_its_day_goes_to_the_director(quick_timer_suite):
     suite = quick_timer_suite
     admin = suite.as_admin()

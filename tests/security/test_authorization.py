@@ -233,3 +233,35 @@ def test_department_bound_rights_and_what_a_tracking_code_opens(suite):
     # one running suite for both: starting it is the slow part
     only_a_manager_of_the_items_department_signs_it_off(suite)
     a_tracking_code_reveals_nothing_but_where_the_complaint_stands(suite)
+
+
+# What the contract itself says about who may call, written out here rather than read from
+# the gateway's route table: the matrix above checks the gateway does what its table says;
+# this checks the table says what the contract does (a route letting too many in fails).
+CONTRACT_PUBLIC = {
+    ("POST", "/auth/token"),
+    ("GET", "/health"),
+    ("GET", "/metrics"),
+    ("GET", "/openapi.json"),
+    ("GET", "/docs"),
+    ("GET", "/track/<string:tracking_code>"),
+}
+CONTRACT_ADMIN_ONLY = {
+    ("POST", "/room-types"),
+    ("POST", "/staff"),
+    ("POST", "/admin/jobs/<string:job>"),
+}
+
+
+def test_the_route_table_asks_for_the_roles_the_contract_names():
+    import gateway.service  # noqa: F401  (registers every route)
+
+    roles = {(spec.method, spec.path): spec.roles for spec in ROUTES}
+    assert set(roles) >= CONTRACT_PUBLIC | CONTRACT_ADMIN_ONLY
+    for route, needed in roles.items():
+        if route in CONTRACT_PUBLIC:
+            assert not needed, route
+        else:  # every other endpoint needs a token
+            assert needed, route
+        if route in CONTRACT_ADMIN_ONLY:
+            assert needed == {"admin"}, route

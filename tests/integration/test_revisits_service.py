@@ -115,22 +115,27 @@ def test_check_outs_and_complaints_schedule_one_revisit_each_however_often_deliv
     checked_out = publish("guest_checked_out", check_out(10, 1, out - timedelta(days=2), out))
     # the same envelope again (a redelivery), and the same fact under a new event id
     publish("guest_checked_out", checked_out["data"], event_id=checked_out["event_id"])
-    publish("guest_checked_out", check_out(10, 1, out - timedelta(days=2), out))
+    again = publish("guest_checked_out", check_out(10, 1, out - timedelta(days=2), out))
     received = datetime(2026, 11, 23, 9, 30, tzinfo=UTC)
     filed = publish("complaint_filed", complaint(20, received, guest_id=1))
     publish("complaint_filed", filed["data"], event_id=filed["event_id"])
     # a complaint from a caller without a guest file, whose phone is on file after all
-    publish(
+    on_file = publish(
         "complaint_filed", complaint(21, received, contact={"name": "Ada", "phone": "+34600000001"})
     )
     # and one from someone unknown: called back on the contact's phone
-    publish(
+    unknown_caller = publish(
         "complaint_filed", complaint(22, received, contact={"name": "Bo", "phone": "+34699999999"})
     )
-    publish("complaint_filed", complaint(23, received, contact={"name": "Cy"}))
+    no_phone = publish("complaint_filed", complaint(23, received, contact={"name": "Cy"}))
 
-    wait_for(lambda: len(revisits()) == 4)
+    # every event handled, the duplicates included: only then does the count mean anything
+    sent = {e["event_id"] for e in (checked_out, again, filed, on_file, unknown_caller, no_phone)}
+    wait_for(
+        lambda: sent <= {str(r["event_id"]) for r in query("select event_id from handled_events")}
+    )
     rows = revisits()
+    assert len(rows) == 4
     by_ref = {(r["kind"], r["reservation_id"] or r["complaint_id"]): r for r in rows}
     post_stay = by_ref[("post_stay", 10)]
     assert (post_stay["guest_id"], post_stay["due_date"]) == (1, date(2026, 11, 24))
@@ -168,7 +173,6 @@ def test_check_outs_and_complaints_schedule_one_revisit_each_however_often_deliv
     wait_for(
         lambda: revisits_rpc.get_revisit(by_ref[("complaint", 20)]["id"])["complaint_resolved"]
     )
-    # still nothing new however long the duplicates take to arrive
     assert len(revisits()) == 4
 
 

@@ -4,6 +4,7 @@ between tests)."""
 
 import os
 import socket
+import time
 
 import pytest
 from nameko import config
@@ -15,6 +16,12 @@ support.use_test_databases()
 for _owner in support.OWNERS:
     os.environ[f"{_owner.upper()}_METRICS_PORT"] = "0"
 os.environ.setdefault("EVENT_RETRY_DELAYS", "0.2,0.4")
+# The tests reckon "today" with `date.today()` and write offsets as "+00:00": the hotel's
+# day and the process's are UTC's whatever the machine or a developer's shell says (a test
+# of another time zone sets HOTEL_TZ itself).
+os.environ["HOTEL_TZ"] = "UTC"
+os.environ["TZ"] = "UTC"
+time.tzset()
 os.environ.setdefault("HOTELCS_JWT_SECRET", "test-secret-key-that-is-long-enough-for-hs256")
 
 

@@ -504,3 +504,53 @@ def test_two_replicas_send_each_notification_once(notifications, provider, conta
     assert sent_ids == sorted({n["id"] for n in notifications_of(notifications)})
     assert len(sent_ids) == 30
     assert {n["attempts"] for n in notifications_of(notifications)} == {1}
+
+
+def test_a_dispatch_a_sign_off_and_a_missed_hold_each_tell_the_guest_once(notifications, mailbox):
+    publish("guest_registered", guest(1, "Ana Ruiz", "+34600111222", "ana@example.es"))
+    wait_for(lambda: len(query("select 1 from guests")) == 1)
+
+    dispatched = publish("complaint_dispatched", complaint(7, guest_id=1, dispatch_order_id=3))
+    redeliver(dispatched)
+    publish(
+        "item_signed_off",
+        {
+            "revisit_id": 9,
+            "item_id": 4,
+            "guest_id": 1,
+            "department": "housekeeping",
+            "result": "Le esperan almohadas extra en su próxima visita.",
+            "signed_by": {"id": 3, "username": "marco"},
+            "at": datetime.now(UTC),
+        },
+    )
+    # released as a no-show, told as the guest's file says (no booking contact in this one)
+    publish(
+        "reservation_released",
+        {
+            "reservation_id": 32,
+            "code": "R32Y",
+            "guest_id": 1,
+            "room_type": "DBL",
+            "arrival": "2026-11-24",
+            "nights": 1,
+            "rooms": 1,
+            "total_price": "120.00",
+            "currency": "EUR",
+            "hold_until": HOLD_UNTIL,
+            "at": HOLD_UNTIL,
+        },
+    )
+    letters = wait_for(
+        lambda: (found := mailbox.to("ana@example.es")) and len(found) >= 3 and found
+    )
+    subjects = sorted(letter["Subject"] for letter in letters)
+    assert subjects == [
+        "Respuesta a lo que nos comentó",
+        "Su queja TRK-0007 está en manos de pisos",
+        "Su reserva R32Y ha sido liberada",
+    ]
+    signed = next(m for m in letters if m["Subject"] == "Respuesta a lo que nos comentó")
+    assert "almohadas extra" in signed.get_content()
+    wait_for(lambda: len(notifications_of(notifications, status="sent")) == 3)
+    assert len(mailbox.to("ana@example.es")) == 3  # the redelivered dispatch: still one letter

@@ -100,7 +100,7 @@ class Metrics(DependencyProvider):
     def wsgi_app(self, environ, start_response):
         path = environ.get("PATH_INFO", "")
         if path == "/health":
-            ok = self.healthy()
+            ok = self.healthy() and self.broker_answers()
             start_response(
                 "200 OK" if ok else "503 Service Unavailable",
                 [("Content-Type", "application/json")],
@@ -114,14 +114,16 @@ class Metrics(DependencyProvider):
         return [b"not found"]
 
     def healthy(self) -> bool:
+        """The service's databases answer: what the `health` RPC reports (a call that came
+        in over the broker needs no other proof of it)."""
         from servicekit.database import Database
 
         databases = [d for d in self.container.dependencies if isinstance(d, Database)]
-        return all(d.ping() for d in databases) and self.broker_answers()
+        return all(d.ping() for d in databases)
 
     def broker_answers(self) -> bool:
-        # the broker this container consumes from: without it the service takes no request
-        # and no event, however well its database answers
+        """The broker this container consumes from answers: without it the service takes no
+        request and no event, however well its database answers."""
         uri = config.get("AMQP_URI") or settings.amqp_uri()
         try:
             with Connection(uri, connect_timeout=BROKER_CHECK_SECONDS) as connection:

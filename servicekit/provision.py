@@ -33,13 +33,13 @@ def check_broker() -> str | None:
 
 
 def check_redis() -> str | None:
-    url = settings.redis_url()
+    client = redis.Redis.from_url(settings.redis_url(), socket_connect_timeout=3, socket_timeout=3)
     try:
-        redis.Redis.from_url(url, socket_connect_timeout=3, socket_timeout=3).ping()
+        client.ping()
     except redis.RedisError as exc:
-        where = make_url(url.replace("redis://", "postgresql://", 1))
+        where = client.connection_pool.connection_kwargs
         return (
-            f"Redis cannot be reached at {where.host}:{where.port or 6379} "
+            f"Redis cannot be reached at {where.get('host')}:{where.get('port')} "
             f"({exc.__class__.__name__}): the gateway's rate limits are off until it can be. "
             "Start it (e.g. `redis-server --daemonize yes`) or set REDIS_URL."
         )

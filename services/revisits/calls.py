@@ -272,12 +272,12 @@ def _check_outcome(outcome: dict) -> None:
         # a complaint item is filed later, by a timer: a category the complaints service
         # refuses would leave the guest's complaint unfiled, so it is refused now, while the
         # agent is on the call
-        category = raised.get("category") or domain.COMPLAINT_ITEM_CATEGORY
-        categories = settings.complaint_categories()
-        if raised["kind"] == "complaint" and category not in categories:
-            raise errors.ValidationFailed.on(
-                f"items.{n}.category", f"one of: {', '.join(sorted(categories))}"
-            )
+        if raised["kind"] == "complaint":
+            categories = settings.complaint_categories()
+            if (raised.get("category") or domain.COMPLAINT_ITEM_CATEGORY) not in categories:
+                raise errors.ValidationFailed.on(
+                    f"items.{n}.category", f"one of: {', '.join(sorted(categories))}"
+                )
 
 
 def _promise(session: Session, revisit: Revisit, question: dict, now: datetime) -> None:

@@ -7,6 +7,7 @@ import time
 import eventlet
 from kombu import Connection
 from nameko import config
+from nameko.testing.utils import get_container
 from prometheus_client import REGISTRY
 from sqlalchemy import create_engine, text
 
@@ -78,11 +79,17 @@ def test_a_command_the_gateway_gave_up_on_never_makes_a_second_copy(start_servic
     status, _, seconds = timed_post(api, body, "stale-1")
     assert status == 503 and seconds < RPC_TIMEOUT + 3, (status, seconds)
     eventlet.sleep(1)  # past the request's expiration
-    start_services(GuestsService)
+    finished_before = registrations()
+    restarted = get_container(start_services(GuestsService), GuestsService)
     with Connection(config["AMQP_URI"]) as conn:
         waiting = conn.default_channel.queue_declare("rpc-guests", passive=True).message_count
-    eventlet.sleep(2)
+    # A request sent now queues behind the stale one, had it been kept: once it is answered
+    # and no worker is left running, the stale request has been acted on or never will be.
+    later = {"name": "Later Caller", "phone": new_phone(), "category": "individual"}
+    assert timed_post(api, later, "later-1")[0] == 201
+    wait_for(lambda: not restarted._worker_threads)
     stale = query("guests", "select count(*) from guests where name = 'Stale Request'")[0][0]
+    assert registrations() == finished_before + 1
 
     # 3. That call was never answered. Then the broker loses the gateway's reply queue (not
     # durable: a broker restart does this) and its connections: the gateway must go on.

@@ -9,11 +9,14 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from email import policy
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from zoneinfo import ZoneInfo
 
 import eventlet
 import pytest
 from aiosmtpd.controller import Controller
 from nameko.standalone.rpc import ClusterRpcClient
+from nameko.testing.services import entrypoint_hook
+from nameko.testing.utils import get_container
 from sqlalchemy import create_engine, event, text
 from sqlalchemy.orm import Session
 
@@ -430,6 +433,41 @@ def test_birthdays_are_greeted_once_a_year_in_the_guests_language(notifications,
     with pytest.raises(errors.ValidationFailed) as bad:
         notifications.run_job("birthday-greetings", {"date": "17/05/2026"})
     assert "date" in bad.value.details
+
+
+def test_the_daily_timer_greets_the_hotels_today_once_its_time_has_come(
+    start_services, monkeypatch
+):
+    """The timer's own entrypoint, as nameko fires it every minute: nothing before
+    HOTEL_BIRTHDAY_TIME, then today's birthdays (today in HOTEL_TZ) greeted once."""
+    # a zone where it is now early morning, so a greeting time three hours ahead is still today
+    utc_hour = datetime.now(UTC).hour
+    behind = next(h for h in range(-14, 13) if 2 <= (utc_hour - h) % 24 <= 6)
+    zone = ZoneInfo(f"Etc/GMT{behind:+d}")  # POSIX sign: GMT+5 is five hours behind
+    monkeypatch.setenv("HOTEL_TZ", zone.key)
+    local_now = datetime.now(zone)
+    monkeypatch.setenv("HOTEL_BIRTHDAY_TIME", f"{local_now.hour + 3:02d}:00")
+    container = get_container(start_services(NotificationsService), NotificationsService)
+    today, tomorrow = local_now.date(), local_now.date() + timedelta(days=1)
+    publish(
+        "guest_registered", guest(1, "Born Today", "+34600111222", birthday=f"2000-{today:%m-%d}")
+    )
+    publish(
+        "guest_registered",
+        guest(2, "Born Tomorrow", "+34600333444", birthday=f"2000-{tomorrow:%m-%d}"),
+    )
+    wait_for(lambda: len(query("select 1 from guests")) == 2)
+
+    def greetings() -> list:
+        return query("select guest_id from notifications where kind = 'birthday'")
+
+    with entrypoint_hook(container, "birthday_greetings_due") as tick:
+        tick()
+        assert greetings() == []
+        monkeypatch.setenv("HOTEL_BIRTHDAY_TIME", f"{local_now.hour - 1:02d}:00")
+        tick()
+        tick()
+    assert greetings() == [(1,)]
 
 
 def test_one_notification_per_cause_and_recipient_even_past_the_inbox(clean_databases):

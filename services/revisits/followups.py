@@ -68,6 +68,8 @@ def complaint_for(item: RevisitItem) -> dict:
         "category": item.category or domain.COMPLAINT_ITEM_CATEGORY,
         "description": item.text,
         "department": item.department,
+        # when the guest raised it: a filing retried later must not move its due time
+        "received_at": item.routed_at.isoformat(),
     }
     if revisit.guest_id is not None:
         data["guest_id"] = revisit.guest_id

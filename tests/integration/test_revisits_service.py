@@ -245,8 +245,13 @@ def test_a_complaint_item_waits_for_the_complaints_service_and_is_filed_once(
         "category": "maintenance",
         "description": "cold shower",
         "department": "engineering",
+        "received_at": filed["data"]["received_at"],
         "guest_id": 1,
     }
+    # received when the guest said it on the call, not when it could be filed
+    assert datetime.fromisoformat(filed["data"]["received_at"]) == datetime.fromisoformat(
+        item["routed_at"]
+    )
     after = revisits_rpc.get_revisit(revisit["id"])
     assert after["items"][0]["complaint_id"] == filed["id"]
     assert after["items"][0]["complaint_filing"] == "filed"

@@ -226,8 +226,13 @@ def report(session: Session, order_id: int, result: str, actor: dict | None, now
     ):
         raise errors.Forbidden(f"only {found.department} reports on this order")
     complaint = _locked(session, found.complaint_id)
+    # read again under the lock, over the copy already loaded: a resolution committed while
+    # this waited has closed the order
     order = session.scalars(
-        select(DispatchOrder).where(DispatchOrder.id == order_id).with_for_update()
+        select(DispatchOrder)
+        .where(DispatchOrder.id == order_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
     ).one()
     if order.status != "open":
         raise errors.InvalidState(

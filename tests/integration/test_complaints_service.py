@@ -164,6 +164,50 @@ def test_a_dispatch_after_an_escalation_replaces_the_order_still_open(engine):
     assert orders == [("security", "closed"), ("food_beverage", "open")]
 
 
+def test_a_report_waiting_on_a_resolution_finds_its_order_closed(engine):
+    """The department reports while the desk resolves: the report, which read its order
+    before it queued for the complaint's lock, must see the order the resolution closed."""
+    complaint_id = _file(engine)
+    with Session(engine) as session:
+        answer = handling.act(session, complaint_id, {"action": "dispatch"}, AGENT, NOW)
+        session.commit()
+    order_id = answer["dispatch_orders"][0]["id"]
+    manager = {"id": 40, "username": "sec", "role": "manager", "department": "security"}
+
+    def report():
+        with Session(engine) as session:
+            try:
+                handling.report(session, order_id, "bar closed at 23:00", manager, NOW)
+                session.commit()
+                return "reported"
+            except errors.InvalidState:
+                return "refused"
+
+    def reports_waiting_on_a_lock() -> int:
+        with engine.connect() as conn:
+            return conn.scalar(
+                text(
+                    "select count(*) from pg_stat_activity"
+                    " where datname = current_database() and wait_event_type = 'Lock'"
+                )
+            )
+
+    with Session(engine) as resolving:
+        handling.act(resolving, complaint_id, {"action": "resolve", "result": "ok"}, AGENT, NOW)
+        racing = eventlet.spawn(report)
+        wait_for(lambda: reports_waiting_on_a_lock() == 1)
+        resolving.commit()
+    assert racing.wait() == "refused"
+    with Session(engine) as session:
+        lines = session.scalars(
+            select(FormLine.action)
+            .where(FormLine.complaint_id == complaint_id)
+            .order_by(FormLine.id)
+        ).all()
+        assert session.get(DispatchOrder, order_id).status == "closed"
+    assert lines == ["receive", "dispatch", "resolve"]
+
+
 def test_the_same_filing_retried_at_once_files_one_complaint(engine):
     def file(_):
         with Session(engine) as session:

@@ -23,11 +23,18 @@ from gateway.schemas.common import (
 PAYMENT_METHODS = ("credit_card", "debit_card", "cash")
 STATUSES = ("held", "in_house", "checked_out", "released", "cancelled")
 
-# A whole run of digits with up to two spaces or dashes between them (never the tail of a
-# longer run), as a number is typed or pasted.
-_DIGIT_RUN = re.compile(r"(?<!\d)(?<!\d[ -])(?<!\d[ -]{2})\d(?:[ -]{0,2}\d)*")
+# A whole run of digits with up to two spaces, dots or dashes between them (never the tail of
+# a longer run), as a number is typed or pasted.
+_DIGIT_RUN = re.compile(r"(?<!\d)(?<!\d[ .-])(?<!\d[ .-]{2})\d(?:[ .-]{0,2}\d)*")
+_DIGIT_GROUP = re.compile(r"\d+")
 # the most digits a phone number in international form has (E.164)
 _PHONE_DIGITS_AT_MOST = 15
+_CARD_DIGITS = range(13, 20)
+# A payment card's first digit (ISO/IEC 7812's major industry identifier) is 1 to 6 (airlines,
+# travel and entertainment, banking): 7, 8, 9 and 0 are petroleum, health, national numbering.
+_CARD_FIRST_DIGITS = "123456"
+# up to five groups of a card number, a month and year, a security code, a reference
+_GROUPS_OF_A_PASTED_CARD = 9
 
 
 def luhn_valid(digits: str) -> bool:
@@ -40,15 +47,35 @@ def luhn_valid(digits: str) -> bool:
     return total % 10 == 0
 
 
+def _card_sized_spans(groups: list[str]):
+    """Each run of whole groups holding 13 to 19 digits that a card number could begin: a
+    card number pasted with its expiry date or security code after it (or a reference
+    before it) is one of them. More groups than that make a list of numbers, judged whole
+    (and a long list would cost a span per group)."""
+    if len(groups) > _GROUPS_OF_A_PASTED_CARD:
+        groups = ["".join(groups)]
+    for first, group in enumerate(groups):
+        if group[0] not in _CARD_FIRST_DIGITS:
+            continue
+        size = 0
+        for last in range(first, len(groups)):
+            size += len(groups[last])
+            if size >= _CARD_DIGITS.stop:
+                break
+            if size >= _CARD_DIGITS.start:
+                yield "".join(groups[first : last + 1])
+
+
 def looks_like_card_number(text: str) -> bool:
-    """True if `text` holds 13 to 19 digits in a row (spaces or dashes allowed between
+    """True if `text` holds 13 to 19 digits in a row (spaces, dots or dashes allowed between
     them) that pass the Luhn check, as every payment card number does."""
     for run in _DIGIT_RUN.finditer(text):
-        digits = re.sub(r"[ -]", "", run.group())
-        international_phone = text[: run.start()].rstrip(" -").endswith("+")
-        if international_phone and len(digits) <= _PHONE_DIGITS_AT_MOST:
+        groups = _DIGIT_GROUP.findall(run.group())
+        # a plus sign just before, maybe with a separator or two between
+        international_phone = text[max(0, run.start() - 3) : run.start()].rstrip(" .-")[-1:] == "+"
+        if international_phone and sum(map(len, groups)) <= _PHONE_DIGITS_AT_MOST:
             continue  # a phone, which no card number is written as
-        if 13 <= len(digits) <= 19 and luhn_valid(digits):
+        if any(luhn_valid(digits) for digits in _card_sized_spans(groups)):
             return True
     return False
 

@@ -39,6 +39,10 @@ VISA = "4111111111111111"
         "card:4111111111111111;exp 12/29",
         "4111  1111  1111  1111",  # pasted with two spaces between the groups
         "+4111111111111111",  # more digits than any phone number has
+        "4111 1111 1111 1111 12/27",  # pasted with its expiry date
+        "4111 1111 1111 1111 123",  # with its security code
+        "ref 77 4111-1111-1111-1111",
+        "4111.1111.1111.1111",
     ],
 )
 def test_card_numbers_are_recognised(text):
@@ -50,7 +54,10 @@ def test_card_numbers_are_recognised(text):
     [
         "4111111111111112",  # fails Luhn
         "411111111111",  # 12 digits
-        "41111111111111111111",  # 20 digits
+        "41111111111111111111",  # 20 digits, not in groups
+        "1 " * 100_000,  # many short groups: no card, and no time spent on every span
+        "1234.56 EUR on 24.12.2026",
+        "rooms 101 102 103 104 105 106 107 108 109 110",  # a list of numbers, not a card
         "+34 600 123 456",
         "+1 415 555 2671 ext 12",
         "+44 7911 123456 7890",  # too long for a phone, but no card number either (Luhn)

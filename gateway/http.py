@@ -30,7 +30,7 @@ from gateway import auth
 from gateway.metrics import HTTP_DURATION, HTTP_REQUESTS
 from gateway.schemas.common import paths_where
 from servicekit import errors
-from servicekit.database import is_unavailable
+from servicekit.database import is_unavailable, unstorable
 
 log = logging.getLogger(__name__)
 
@@ -234,18 +234,6 @@ def _load(schema: type[Schema], values: dict) -> dict:
     if unstorable_fields:
         raise ValidationError(unstorable_fields)
     return loaded
-
-
-def unstorable(text: str) -> bool:
-    """Text that no database can hold: a NUL character, or half of a surrogate pair (a
-    JSON `\\ud800` escape decodes to one; no UTF-8 text can carry it)."""
-    if "\x00" in text:
-        return True
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return True
-    return False
 
 
 def _unstorable_fields(values: dict) -> dict[str, list[str]]:

@@ -369,6 +369,18 @@ def values_set(new_object) -> dict:
     return {c.key: given[c.key] for c in new_object.__table__.c if c.key in given}
 
 
+def unstorable(text: str) -> bool:
+    """Text that no database can hold: a NUL character, or half of a surrogate pair (a
+    JSON `\\ud800` escape decodes to one; no UTF-8 text can carry it)."""
+    if "\x00" in text:
+        return True
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
 def is_unavailable(exc: BaseException) -> bool:
     """A database that cannot be reached (down, restarting), as opposed to a bad query."""
     return isinstance(exc, OperationalError) or (

@@ -11,6 +11,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from servicekit import errors
+from servicekit.database import unstorable
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 500
@@ -27,11 +28,24 @@ def decode_cursor(cursor: str | None, expect: type | tuple[type, ...] = (int, st
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
         key = json.loads(base64.urlsafe_b64decode(padded.encode()))
-    except (binascii.Error, ValueError, UnicodeDecodeError):
+    except (binascii.Error, ValueError, UnicodeDecodeError, RecursionError):
         key = None
-    if not isinstance(key, expect) or isinstance(key, bool):
+    if not isinstance(key, expect) or isinstance(key, bool) or not _storable(key):
         raise errors.ValidationFailed.on("cursor", "not a cursor this list gave")
     return key
+
+
+def _storable(key: Any) -> bool:
+    # a cursor can be made by hand as well as by us: text in it that the database would
+    # refuse is a 400 here, not the driver's 500 later; a key is a value or a flat list
+    parts = key if isinstance(key, list) else [key]
+    return all(_storable_value(part) for part in parts)
+
+
+def _storable_value(value: Any) -> bool:
+    if isinstance(value, str):
+        return not unstorable(value)
+    return isinstance(value, int | float) or value is None
 
 
 def page(

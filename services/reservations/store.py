@@ -30,6 +30,8 @@ from services.reservations.readback import Booking, language_of, readback
 
 OVERBOOKING = "ck_room_nights_booked_within_total"
 CODE_TAKEN = "uq_reservations_code"
+# a room type's price column, NUMERIC(10, 2), holds less than this
+PRICES_BELOW = Decimal(10) ** 8
 # Statements on every booking's path go through the tables: the ORM's insert and load
 # paths cost more CPU than the statements themselves.
 GUESTS = Guest.__table__
@@ -114,6 +116,8 @@ def room_types(
     if after is not None:
         try:
             price, code = Decimal(after[0]), str(after[1])
+            if not price.is_finite() or abs(price) >= PRICES_BELOW:
+                raise ValueError("no price a room type can have")
         except (ArithmeticError, IndexError, TypeError, ValueError):
             raise errors.ValidationFailed.on("cursor", "not a cursor this list gave") from None
         query = query.where(

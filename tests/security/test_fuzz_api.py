@@ -2,6 +2,7 @@
 and invalid requests to every operation, as the admin, against the running suite. Nothing
 may answer 5xx, and every answer must match what the document says about it."""
 
+import base64
 import json
 from collections import Counter
 
@@ -172,6 +173,61 @@ def test_text_no_database_can_store_and_numbers_past_its_integers_are_4xx_everyw
     print(f"\nhostile values: {sent} requests, {len(server_errors)} answered 5xx")
     assert sent >= 100
     assert not server_errors, server_errors
+
+
+def _cursor(key) -> str:
+    """A cursor made by hand, encoded as the lists encode theirs."""
+    return base64.urlsafe_b64encode(json.dumps(key).encode()).decode().rstrip("=")
+
+
+# Cursors a client can forge: valid base64 JSON holding what the database cannot take.
+FORGED_CURSORS = {
+    "nul": _cursor("a\x00b"),
+    "half a surrogate pair": _cursor("\ud800"),
+    "a list with a nul": _cursor(["1", "a\x00"]),
+    "a price past NUMERIC": _cursor(["1e999999", "x"]),
+    "an infinite price": _cursor(["Infinity", "x"]),
+    "an object": _cursor([{"id": 1}]),
+    "nested past the parser": base64.urlsafe_b64encode(b"[" * 1500 + b"]" * 1500).decode(),
+}
+
+
+def test_a_forged_cursor_is_a_400_naming_the_cursor_on_every_list(no_rate_limits, suite):
+    token = suite.as_admin().token
+    schema = schemathesis.openapi.from_dict(suite.get("/openapi.json").json())
+    headers = {"Authorization": f"Bearer {token}"}
+    answers: dict[str, tuple] = {}
+
+    for result in schema.get_all_operations():
+        operation = result.ok()
+        if not any(p.name == "cursor" for p in operation.query):
+            continue
+
+        @settings(
+            max_examples=1,
+            deadline=None,
+            database=None,
+            derandomize=True,
+            phases=[Phase.generate],
+            suppress_health_check=list(HealthCheck),
+        )
+        @given(case=operation.as_strategy(GenerationMode.POSITIVE))
+        def probe(case):
+            for name, cursor in FORGED_CURSORS.items():
+                response = requests.get(
+                    suite.base_url + case.formatted_path,
+                    params={**case.query, "cursor": cursor},
+                    headers=headers,
+                    timeout=30,
+                )
+                named = "cursor" in (response.json().get("fields") or {})
+                answers[f"{case.path} {name}"] = (response.status_code, named)
+
+        probe()
+
+    print(f"\nforged cursors: {len(answers)} requests")
+    assert len(answers) >= 10 * len(FORGED_CURSORS)
+    assert {label: a for label, a in answers.items() if a != (400, True)} == {}
 
 
 def _summary(exc: BaseException) -> str:

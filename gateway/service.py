@@ -26,8 +26,9 @@ from servicekit.metrics import TurnLag
 from servicekit.outbox import OutboxRelay
 from servicekit.rpc import ServiceRpc
 
-# How long the gateway waits for a service before answering 503. The request message
-# expires at the same moment, so a service that was down never acts on it later.
+# How long the gateway waits for a service before answering 503 (unless a call says
+# otherwise). The request message expires at the same moment, so a service that was down
+# never acts on it later.
 RPC_TIMEOUT = settings.float_setting("GATEWAY_RPC_TIMEOUT", 5.0)
 
 
@@ -62,7 +63,16 @@ class GatewayService(
     notifications = _client("notifications")
 
     def rpc(self, service: str, method: str, *args, timeout: float = RPC_TIMEOUT, **kwargs):
-        """Call `service.method`, answering 503 (via eventlet.Timeout) if it takes too long."""
+        """Call `service.method`, answering 503 (via eventlet.Timeout) if it takes too long.
+
+        The request expires when the wait ends. A call given longer than RPC_TIMEOUT (a job,
+        an outcome that files complaint items) first asks for the service's health, so a
+        service that is down is a 503 as soon as on any call, not at the end of the wait."""
+        client = getattr(self, service)
+        if timeout != RPC_TIMEOUT:
+            if timeout > RPC_TIMEOUT:
+                self.rpc(service, "health")
+            client = client.expiring_after(timeout)
         timer = RPC_DURATION.labels(service, method).time()
         with timer, eventlet.Timeout(timeout):
-            return getattr(getattr(self, service), method)(*args, **kwargs)
+            return getattr(client, method)(*args, **kwargs)

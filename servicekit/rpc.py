@@ -287,7 +287,7 @@ class _RequestPublisher(Publisher):
                     headers=extra_headers,
                     delivery_mode=self.delivery_mode,
                     mandatory=confirm,
-                    expiration=self.expiration,
+                    expiration=kwargs.pop("expiration", self.expiration),
                     serializer=self.serializer,
                     declare=[] if self.reply_queue_key in declared else [self.reply_queue],
                     retry=self.retry,
@@ -310,19 +310,43 @@ class _Client(nameko_rpc.Client):
     """nameko's, for one service; a call that timed out has the next request confirmed, and
     one whose request could not be sent is not waited for by the reply listener."""
 
-    def __init__(self, publisher, listener, context_data, service_name, method=None):
+    def __init__(
+        self, publisher, listener, context_data, service_name, method=None, expiration=None
+    ):
         super().__init__(
             self._send, listener.register_for_reply, context_data, service_name, method
         )
         self.publisher = publisher
         self.listener = listener
+        self.expiration = expiration
 
     def __getattr__(self, name):
         if self.method_name is not None:
             raise AttributeError(name)
-        return _Client(self.publisher, self.listener, self.context_data, self.service_name, name)
+        return _Client(
+            self.publisher,
+            self.listener,
+            self.context_data,
+            self.service_name,
+            name,
+            self.expiration,
+        )
+
+    def expiring_after(self, seconds: float) -> "_Client":
+        """The same client, its requests expiring after `seconds` rather than the client's
+        own expiration: for a call its caller waits longer (or less) for."""
+        return _Client(
+            self.publisher,
+            self.listener,
+            self.context_data,
+            self.service_name,
+            self.method_name,
+            seconds,
+        )
 
     def _send(self, payload, *, correlation_id, **kwargs):
+        if self.expiration is not None:
+            kwargs["expiration"] = self.expiration
         try:
             self.publisher.publish(payload, correlation_id=correlation_id, **kwargs)
         except BaseException:

@@ -102,3 +102,36 @@ def test_calls_that_get_no_reply_are_not_kept_waiting_for_one(rabbit_config, con
                 outcomes.add(call(target))
     assert outcomes == {"Timeout", "UnknownService"}
     assert listener.pending == {}
+
+
+class Sender:
+    name = "sender"
+    desk = ServiceRpc("silent_desk", expiration=60)
+
+    @dummy
+    def send(self, expiring_after: float | None):
+        desk = self.desk if expiring_after is None else self.desk.expiring_after(expiring_after)
+        with pytest.raises(eventlet.Timeout), eventlet.Timeout(0.2):
+            desk.note("hello")
+
+
+def test_a_call_s_request_expires_when_its_caller_stops_waiting(rabbit_config, container_factory):
+    """The client's expiration, or the one a call was given: a request left in the queue
+    after its caller gave up must never be acted on."""
+    silent = Queue(
+        "rpc-silent_desk",
+        Exchange("nameko-rpc", type="topic", durable=True),
+        routing_key="silent_desk.*",
+    )
+    with Connection(config["AMQP_URI"]) as connection:
+        silent(connection.default_channel).declare()
+    container = container_factory(Sender)
+    container.start()
+    for given in (None, 12.5):
+        with entrypoint_hook(container, "send") as send:
+            send(given)
+
+    with Connection(config["AMQP_URI"]) as connection:
+        queue = silent(connection.default_channel)
+        expirations = [queue.get(no_ack=True).properties["expiration"] for _ in range(2)]
+    assert expirations == ["60000", "12500"]

@@ -124,3 +124,32 @@ def test_every_rpc_client_in_the_suite_survives_a_lost_reply_queue():
         if isinstance(value, ClusterRpc) and not isinstance(value.reply_listener, rpc.ReplyListener)
     ]
     assert fragile == []
+
+
+def test_a_call_given_longer_is_a_503_as_soon_as_any_when_its_service_is_down(
+    start_services, suite_config
+):
+    """A job and a revisit's outcome may take the gateway longer than RPC_TIMEOUT; with
+    their service down they must not keep the caller waiting for that longer time."""
+    from gateway.service import RPC_TIMEOUT, GatewayService
+    from services.notifications.service import NotificationsService
+    from services.revisits.service import RevisitsService
+
+    start_services(GatewayService)
+    notifications = start_services(NotificationsService)
+    revisits = start_services(RevisitsService)
+    admin = Api(f"http://127.0.0.1:{suite_config['port']}").as_admin()
+    job, outcome = "/admin/jobs/birthday-greetings", "/revisits/1/outcome"
+    no_call = {"reached": False, "items": []}
+    assert admin.post(job, {}).status_code == 200
+    assert admin.post(outcome, no_call).status_code == 404
+    notifications.stop()
+    revisits.stop()
+
+    answers = {}
+    for path, body in ((job, {}), (outcome, no_call)):
+        started = time.monotonic()
+        status = admin.post(path, body).status_code
+        answers[path] = (status, round(time.monotonic() - started, 1))
+    print(f"\nservices down: {answers} (RPC_TIMEOUT {RPC_TIMEOUT}s)")
+    assert all(status == 503 and s < RPC_TIMEOUT + 3 for status, s in answers.values()), answers

@@ -12,6 +12,7 @@ from werkzeug.wrappers import Response
 
 from gateway import auth, openapi, staff
 from gateway.http import ADMINS, PUBLIC, HttpError, error_response, json_response, route
+from gateway.schemas.operations import JobOptions
 from gateway.schemas.staff import Token, TokenRequest
 from servicekit import settings
 
@@ -24,6 +25,7 @@ JOBS = {
     "escalations": "complaints",
     "revisit-reminders": "revisits",
 }
+DATED_JOB = "birthday-greetings"
 
 _DOCS_PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Hotel customer service API</title>
@@ -107,12 +109,21 @@ class OperationsRoutes:
         tag="operations",
         summary="Run a scheduled job now",
         description="Jobs: " + ", ".join(JOBS) + '. `birthday-greetings` takes `{"date"}`.',
+        body=JobOptions,
     )
     def run_job(self, call):
         job = call.path["job"]
         if job not in JOBS:
             raise HttpError("NOT_FOUND", f"no job called {job}; the jobs are {', '.join(JOBS)}")
-        options = _job_options(call.request)
+        options = {}
+        if "date" in call.body:
+            if job != DATED_JOB:
+                raise HttpError(
+                    "VALIDATION_ERROR",
+                    f"{job} takes no date",
+                    {"date": [f"only {DATED_JOB} takes a date"]},
+                )
+            options["date"] = call.body["date"].isoformat()
         return self.rpc(JOBS[job], "run_job", job, options, timeout=30)
 
     @http("GET,POST,PUT,PATCH,DELETE,HEAD,OPTIONS", "/<path:unknown>")
@@ -124,23 +135,6 @@ class OperationsRoutes:
         return json_response(
             200, {"docs": "/docs", "openapi": "/openapi.json", "health": "/health"}
         )
-
-
-def _job_options(request) -> dict:
-    raw = request.get_data(cache=True)
-    if not raw.strip():
-        return {}
-    try:
-        options = json.loads(raw)
-    except ValueError:
-        raise HttpError(
-            "VALIDATION_ERROR", "the body is not valid JSON", {"_body": ["invalid JSON"]}
-        ) from None
-    if not isinstance(options, dict):
-        raise HttpError(
-            "VALIDATION_ERROR", "the body must be a JSON object", {"_body": ["not an object"]}
-        )
-    return options
 
 
 _document: dict | None = None

@@ -117,6 +117,14 @@ def check_bad_input_is_refused_naming_the_field(api):
 
     bad = admin.post("/admin/jobs/birthday-greetings", {"date": "17/05/2026"})
     assert bad.status_code == 400 and "date" in bad.json()["fields"]
+    for job, body, field in (
+        ("birthday-greetings", {"day": "2026-05-17"}, "day"),
+        ("hold-release", {"date": "2026-05-17"}, "date"),
+        ("birthday-greetings", "[" * 100_000 + "]" * 100_000, "_body"),
+    ):
+        sent = {"data": body} if isinstance(body, str) else {"json": body}
+        refused = admin.request("POST", f"/admin/jobs/{job}", **sent)
+        assert refused.status_code == 400 and field in refused.json()["fields"], refused.text
     today = datetime.now(hotel_tz()).date().isoformat()
     ran = admin.post("/admin/jobs/birthday-greetings", {})
     assert ran.status_code == 200 and ran.json()["date"] == today

@@ -12,6 +12,7 @@ mapping, metrics. A handler receives a `Call` and returns a JSON-ready value::
 """
 
 import functools
+import hashlib
 import json
 import logging
 import re
@@ -280,7 +281,7 @@ def serve(service, spec: RouteSpec, handler, request: Request, path_values: dict
             path=path_values,
             query=parse_query(spec, request),
             body=parse_body(spec, request),
-            idempotency_key=_idempotency_key(spec, request, principal),
+            idempotency_key=_idempotency_key(spec, request, principal, path_values),
         )
         result = handler(service, call)
         if isinstance(result, Response):
@@ -311,7 +312,7 @@ def _chunked_body_too_large(request: Request) -> bool:
     return len(request.get_data(cache=True)) > MAX_BODY_BYTES
 
 
-def _idempotency_key(spec: RouteSpec, request: Request, principal) -> str | None:
+def _idempotency_key(spec: RouteSpec, request: Request, principal, path_values: dict) -> str | None:
     key = request.headers.get("Idempotency-Key")
     if not spec.idempotent or not key:
         return None
@@ -323,7 +324,11 @@ def _idempotency_key(spec: RouteSpec, request: Request, principal) -> str | None
         )
     refuse_unstorable_text({"Idempotency-Key": key})
     # scoped to the caller, so two clients choosing the same key never see each other's
-    # answer, and to the resource the path names (not the route's pattern), so the same key
-    # sent for another revisit's outcome records that one rather than replaying the first
+    # answer, and to the resource the path names (its values as read, so /revisits/01 is
+    # /revisits/1), so the same key sent for another revisit's outcome records that one
+    # rather than replaying the first; hashed, to fit the services' key column whatever
+    # the path's length
     who = principal.subject if principal else request.remote_addr
-    return f"{who}:{spec.method}:{request.path}:{key}"
+    resource = json.dumps(path_values, sort_keys=True)
+    scoped = f"{who}:{spec.method}:{spec.path}:{resource}:{key}"
+    return hashlib.sha256(scoped.encode()).hexdigest()

@@ -144,9 +144,9 @@ def test_revisits_from_check_out_to_sign_off_report_and_commission(suite):
     )
 
     # agents recording the same call at once: one outcome counts, the others are told
-    def record(n):
+    def record(n, written_as=str(follow_up["id"])):
         return agent.post(
-            f"/revisits/{follow_up['id']}/outcome",
+            f"/revisits/{written_as}/outcome",
             {"reached": True, "satisfaction": 5},
             headers={"Idempotency-Key": f"call-{n}"},
         )
@@ -158,6 +158,9 @@ def test_revisits_from_check_out_to_sign_off_report_and_commission(suite):
     again = record(winner)
     assert again.status_code == 200 and again.json()["id"] == follow_up["id"]
     assert again.json()["attempts"] == 1
+    # the same revisit however its id is written, however long the path
+    padded = record(winner, written_as="0" * 300 + str(follow_up["id"]))
+    assert padded.status_code == 200 and padded.json() == again.json()
 
     # sign-off: only a manager of the item's department
     request_item = items["request"]["id"]

@@ -65,18 +65,25 @@ def test_an_idempotency_key_is_kept_apart_per_resource_and_caller():
     outcome.path = "/revisits/<int:revisit_id>/outcome"
     agent = Principal(3, "marta", "agent", None)
 
-    def key(path, who=agent, value="call-1"):
+    def key(path, revisit_id, who=agent, value="call-1"):
         return http._idempotency_key(
-            outcome, request("POST", path, {}, **{"Idempotency-Key": value}), who
+            outcome,
+            request("POST", path, {}, **{"Idempotency-Key": value}),
+            who,
+            {"revisit_id": revisit_id},
         )
 
-    assert key("/revisits/1/outcome") == key("/revisits/1/outcome")
-    assert key("/revisits/1/outcome") != key("/revisits/2/outcome")
-    assert key("/revisits/1/outcome") != key(
-        "/revisits/1/outcome", Principal(4, "jon", "agent", None)
+    assert key("/revisits/1/outcome", 1) == key("/revisits/1/outcome", 1)
+    assert key("/revisits/1/outcome", 1) != key("/revisits/2/outcome", 2)
+    assert key("/revisits/1/outcome", 1) != key(
+        "/revisits/1/outcome", 1, Principal(4, "jon", "agent", None)
     )
+    # the resource as read: however its id is written, however long the path and key
+    padded = "/revisits/" + "0" * 300 + "1/outcome"
+    assert key(padded, 1) == key("/revisits/1/outcome", 1)
+    assert len(key(padded, 1, value="k" * 128)) <= 64
     with pytest.raises(ValidationError):
-        key("/revisits/1/outcome", value="call\x00")
+        key("/revisits/1/outcome", 1, value="call\x00")
 
 
 def test_an_id_past_postgresql_s_integers_is_the_caller_s_400():

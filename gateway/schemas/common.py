@@ -1,5 +1,6 @@
 """Shapes shared by every area of the API."""
 
+import re
 from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
@@ -67,12 +68,16 @@ class Error(Schema):
     fields_ = fields.Dict(data_key="fields", keys=fields.String(), values=fields.Raw())
 
 
+MONEY_PATTERN = r"^\d{1,12}(\.\d{1,2})?$"
+
+
 class Money(fields.Decimal):
-    """Money as a decimal string ("120.00"), never a float: from 0 to `maximum`."""
+    """Money as a decimal string ("120.00"), never a float: from 0 to `maximum`, in the
+    published pattern (no sign, exponent or third decimal to be rounded away unsaid)."""
 
     def __init__(self, maximum: int = 99_999_999, **kwargs):
         self.maximum = Decimal(maximum)
-        metadata = {"pattern": r"^\d{1,12}(\.\d{1,2})?$", "example": "120.00"}
+        metadata = {"pattern": MONEY_PATTERN, "example": "120.00"}
         super().__init__(
             places=2,
             as_string=True,
@@ -81,7 +86,7 @@ class Money(fields.Decimal):
         )
 
     def _deserialize(self, value, attr, data, **kwargs):
-        if not isinstance(value, str):
+        if not isinstance(value, str) or not re.fullmatch(MONEY_PATTERN, value):
             raise ValidationError('money is a decimal string, e.g. "120.00"')
         amount = super()._deserialize(value, attr, data, **kwargs)
         if not Decimal(0) <= amount <= self.maximum:

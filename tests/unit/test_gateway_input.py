@@ -5,12 +5,13 @@ per resource."""
 import json
 
 import pytest
-from marshmallow import ValidationError
+from marshmallow import Schema, ValidationError
 from werkzeug.test import EnvironBuilder
 from werkzeug.wrappers import Request
 
 from gateway import http
 from gateway.auth import Principal
+from gateway.schemas.common import Money
 from gateway.schemas.complaints import ComplaintCreate, ComplaintQuery
 
 COMPLAINT = {"guest_id": 7, "channel": "phone", "category": "noise", "description": "Loud."}
@@ -136,3 +137,18 @@ def test_an_empty_query_value_asks_for_nothing():
         spec(query=ComplaintQuery), request("GET", "/complaints?status=&limit=5")
     )
     assert "status" not in query and query["limit"] == 5
+
+
+def test_money_is_taken_only_as_the_document_writes_it():
+    class Priced(Schema):
+        price = Money()
+
+    assert [str(Priced().load({"price": p})["price"]) for p in ("120", "120.5", "0.00")] == [
+        "120.00",
+        "120.50",
+        "0.00",
+    ]
+    for unsaid in ("-0", "10.005", "1e2", " 10", "NaN", "Infinity", "1_000", 10.0, 10):
+        with pytest.raises(ValidationError) as refused:
+            Priced().load({"price": unsaid})
+        assert list(refused.value.messages) == ["price"], unsaid

@@ -83,6 +83,22 @@ def check_choice(value: str, field: str, choices: tuple[str, ...]) -> str:
     return value
 
 
+def category_in_group(category: str, group_id: int | None) -> str:
+    """A guest's category once they join a group (or leave one), when nobody says
+    otherwise: the arrivals list flags group members alike; a VIP stays a VIP.
+
+    >>> category_in_group("individual", 7), category_in_group("vip", 7)
+    ('group', 'vip')
+    >>> category_in_group("group", None)
+    'individual'
+    """
+    if group_id is not None and category == "individual":
+        return "group"
+    if group_id is None and category == "group":
+        return "individual"
+    return category
+
+
 def parse_date(value: str | date | None, field: str) -> date | None:
     if value is None or isinstance(value, date):
         return value

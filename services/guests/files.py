@@ -139,6 +139,8 @@ def update_guest(session: Session, guest_id: int, changes: dict[str, Any]) -> di
         domain.check_choice(new["language"], "language", domain.LANGUAGES)
     if "group_id" in new:
         _existing_group(session, new["group_id"])
+        if "category" not in new:
+            new["category"] = domain.category_in_group(guest.category, new["group_id"])
     for optional in ("email", "notes"):
         if optional in new:
             new[optional] = new[optional] or None
@@ -259,6 +261,7 @@ def register_group(session: Session, data: dict[str, Any]) -> dict:
     )
     if leader is not None:
         leader.group_id = group.id
+        leader.category = domain.category_in_group(leader.category, group.id)
         leader.updated_at = func.now()
         session.flush()
         session.refresh(leader)

@@ -131,6 +131,16 @@ def test_groups_with_their_members_and_lists_paged_by_keyset(api):
     shown = api.get(f"/groups/{group_id}").json()
     assert shown["file_number"] == "261124002"
     assert [m["id"] for m in shown["members"]] == [leader["id"], member["id"]]
+    # however a guest joined, the arrivals list flags them as the group's; a VIP stays one
+    later = api.post("/guests", guest(8)).json()
+    vip = api.post("/guests", guest(9, category="vip")).json()
+    for joining in (later, vip):
+        assert api.patch(f"/guests/{joining['id']}", {"group_id": group_id}).status_code == 200
+    listed = api.get(f"/guests/arrivals?date={DAY}").json()["items"]
+    flags = {i["id"]: i["category"] for i in listed if i["kind"] == "guest"}
+    assert [flags[g["id"]] for g in (leader, member, later, vip)] == ["group"] * 3 + ["vip"]
+    left = api.patch(f"/guests/{later['id']}", {"group_id": None}).json()
+    assert (left["group_id"], left["category"]) == (None, "individual")
 
     for n in range(3, 8):
         assert api.post("/guests", guest(n, name=f"Pérez {n}")).status_code == 201

@@ -62,15 +62,23 @@ class RevisitRoutes:
         "POST",
         "/revisits/<int:revisit_id>/take",
         roles=STAFF,
+        body=schemas.Take,
         response=schemas.Revisit,
-        errors=(404, 409),
+        errors=(400, 403, 404, 409),
         tag="revisits",
-        summary="Take a revisit to call",
+        summary="Take a revisit to call, or hand it to an agent",
         description="An agent cannot take one another agent holds (409 CONFLICT); a "
-        "manager can hand it over. A closed revisit: 409 INVALID_STATE.",
+        'manager can take it over, or hand it to a staff member: `{"agent_id": 31}` (403 '
+        "for an agent). A closed revisit: 409 INVALID_STATE.",
     )
     def take_revisit(self, call):
-        return self.rpc("revisits", "take_revisit", call.path["revisit_id"], call.actor)
+        return self.rpc(
+            "revisits",
+            "take_revisit",
+            call.path["revisit_id"],
+            call.actor,
+            call.body.get("agent_id"),
+        )
 
     @route(
         "POST",

@@ -43,6 +43,12 @@ class Outcome(Strict):
     pending_question = fields.Nested(PendingQuestion, allow_none=True)
 
 
+class Take(Strict):
+    """Empty for the caller to take it; `{"agent_id": 31}` for a manager handing it out."""
+
+    agent_id = Id(allow_none=True)
+
+
 class SignOff(Strict):
     result = NonBlank(max_length=4000, required=True)
 

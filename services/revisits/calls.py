@@ -176,18 +176,29 @@ def worklist(session: Session, filters: dict, limit: int, cursor: str | None) ->
     )
 
 
-def take(session: Session, revisit_id: int, actor: dict) -> Revisit:
+def take(session: Session, revisit_id: int, actor: dict, agent_id: int | None = None) -> Revisit:
     """An agent takes a revisit to call. Someone else's revisit may be taken over only by
-    a manager (or admin) handing out the work."""
+    a manager (or admin) handing out the work, who may also hand it to an agent
+    (`agent_id`, a staff member's id)."""
     revisit = find(session, revisit_id, lock=True)
     if revisit.status != "due":
         raise errors.InvalidState(f"revisit {revisit_id} is {revisit.status}")
     _refuse_another_agents(revisit, actor)
-    if revisit.agent_id != actor["id"]:
-        revisit.agent_id = actor["id"]
-        revisit.agent_username = actor["username"]
+    taker = actor if agent_id in (None, actor["id"]) else _handed_to(session, actor, agent_id)
+    if revisit.agent_id != taker["id"]:
+        revisit.agent_id = taker["id"]
+        revisit.agent_username = taker["username"]
         revisit.taken_at = datetime.now(UTC)
     return revisit
+
+
+def _handed_to(session: Session, actor: dict, agent_id: int) -> dict:
+    if actor.get("role") == "agent":
+        raise errors.Forbidden("an agent takes revisits for themselves; a manager hands them out")
+    member = session.get(StaffMember, agent_id)
+    if member is None or not member.active:
+        raise errors.ValidationFailed.on("agent_id", "no active staff member has this id")
+    return {"id": member.id, "username": member.username}
 
 
 def record_outcome(session: Session, revisit_id: int, outcome: dict, actor: dict) -> Revisit:
@@ -197,13 +208,15 @@ def record_outcome(session: Session, revisit_id: int, outcome: dict, actor: dict
     revisit = find(session, revisit_id, lock=True)
     if revisit.status != "due":
         raise errors.InvalidState(f"revisit {revisit_id} is {revisit.status}, not due")
-    # the agent who took the call records it (the returning guest's stays are credited to
-    # whoever did), unless a manager records it for them
+    # the agent who took the call records it, unless a manager records it for them: the
+    # call stays that agent's (the returning guest's stays are credited to whoever made it);
+    # a call nobody took is the recorder's
     _refuse_another_agents(revisit, actor)
     _check_outcome(outcome)
     now = datetime.now(UTC)
-    revisit.agent_id = actor["id"]
-    revisit.agent_username = actor["username"]
+    if revisit.agent_id is None:
+        revisit.agent_id = actor["id"]
+        revisit.agent_username = actor["username"]
     revisit.taken_at = revisit.taken_at or now
     revisit.notes = outcome.get("notes")
     if outcome["reached"]:

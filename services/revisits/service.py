@@ -98,8 +98,9 @@ class RevisitsService(HealthRpc):
         return calls.show(self.db, calls.find(self.db, revisit_id))
 
     @rpc(expected_exceptions=errors.EXPECTED)
-    def take_revisit(self, revisit_id: int, actor: dict) -> dict:
-        revisit = calls.take(self.db, revisit_id, actor)
+    def take_revisit(self, revisit_id: int, actor: dict, agent_id: int | None = None) -> dict:
+        """`take_revisit(12, actor)`; a manager handing it out: `take_revisit(12, actor, 31)`."""
+        revisit = calls.take(self.db, revisit_id, actor, agent_id)
         self.db.commit()
         return calls.show(self.db, revisit)
 

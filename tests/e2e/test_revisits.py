@@ -249,3 +249,42 @@ def test_revisits_from_check_out_to_sign_off_report_and_commission(suite):
             "currency": "EUR",
         }
     ]
+
+
+def test_a_manager_hands_out_a_call_and_records_it_for_the_agent_who_keeps_its_credit(suite):
+    agent = suite.as_role("agent")
+    other_agent = suite.as_role("agent")
+    manager = suite.as_role("manager", "customer_service")
+    staff_ids = {agent.staff["id"], other_agent.staff["id"], manager.staff["id"]}
+    wait_for(lambda: staff_ids <= {r["id"] for r in query("select id from staff")})
+    publish("guest_registered", guest(7, "+34600000777", name="Returning Guest"))
+    left = datetime.now(UTC) - timedelta(days=2)
+    publish("guest_checked_out", check_out(70, 7, left - timedelta(days=2), left, "100.00"))
+    [revisit] = wait_for(lambda: revisits())
+    take = f"/revisits/{revisit['id']}/take"
+
+    # an agent takes calls for themselves only; a manager hands them out
+    assert other_agent.post(take, {"agent_id": agent.staff["id"]}).status_code == 403
+    assert manager.post(take, {"agent_id": 2**31 - 1}).json()["fields"] == {
+        "agent_id": ["no active staff member has this id"]
+    }
+    handed = manager.post(take, {"agent_id": agent.staff["id"]})
+    assert handed.status_code == 200, handed.text
+    assert handed.json()["agent"]["username"] == agent.staff["username"]
+    assert other_agent.post(take).status_code == 409
+
+    # the manager records the agent's call for them: it stays the agent's call
+    recorded = manager.post(f"/revisits/{revisit['id']}/outcome", {"reached": True})
+    assert recorded.status_code == 200, recorded.text
+    assert recorded.json()["agent"]["username"] == agent.staff["username"]
+
+    # and the guest's return is the agent's sale, not the manager's
+    back_in = datetime.now(UTC) + timedelta(seconds=1)
+    back_out = back_in + timedelta(hours=1)
+    publish("guest_checked_out", check_out(71, 7, back_in, back_out, "200.00"))
+    wait_for(lambda: query("select id from revisits where reservation_id = 71"))
+    month = back_out.astimezone(settings.hotel_tz()).strftime("%Y-%m")
+    credited = manager.get(f"/commissions?month={month}").json()["items"]
+    assert [(c["agent"], c["consumption"]) for c in credited] == [
+        (agent.staff["username"], "200.00")
+    ]

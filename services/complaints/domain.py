@@ -11,6 +11,7 @@ from datetime import datetime, time, timedelta
 from typing import Any
 
 from servicekit import errors, settings
+from servicekit.phones import normalise_phone
 
 CHANNELS = ("phone", "email", "fax", "im", "web", "walk_in", "ivr", "visit", "revisit")
 
@@ -131,9 +132,16 @@ def _contact(value: Any, problems: dict) -> dict | None:
     if not isinstance(value, dict) or not str(value.get("name") or "").strip():
         problems["contact"] = ["a contact needs at least a name"]
         return None
+    phone = value.get("phone") or None
+    if phone is not None:
+        # as the guests' files keep it, so the caller is recognised by it, and called back
+        try:
+            phone = normalise_phone(phone, "contact.phone")
+        except errors.ValidationFailed as refused:
+            problems.update(refused.details)
     return {
         "name": str(value["name"]).strip(),
-        "phone": value.get("phone") or None,
+        "phone": phone,
         "email": value.get("email") or None,
     }
 

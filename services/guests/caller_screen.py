@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session
 from servicekit import errors, settings
 from servicekit.database import insert_with_commit, prepared, without_transaction
 from servicekit.events import Event
-from services.guests import domain
+from servicekit.phones import normalise_phone
 from services.guests.models import Guest, HistoryLine, OpenComplaint, PromisedResponse
 
 # a caller's complaint is kept with one upsert through the table (see _complaint_row)
@@ -294,7 +294,7 @@ _TIMES = {
 
 def screen(session: Session, raw_phone: str, now: datetime, limit: int = HISTORY_LIMIT) -> dict:
     """What the agent sees when `raw_phone` calls."""
-    phone = domain.normalise_phone(raw_phone)
+    phone = normalise_phone(raw_phone)
     guest, history, complaints, promises = (
         without_transaction(session)
         .execute(
@@ -336,7 +336,7 @@ def _whose(session: Session, data: dict[str, Any]) -> tuple[int | None, str | No
     if not raw:
         return None, None
     try:
-        phone = domain.normalise_phone(raw)
+        phone = normalise_phone(raw)
     except errors.ValidationFailed:
         return None, None
     guest_id = session.scalar(select(Guest.id).where(Guest.phone == phone))

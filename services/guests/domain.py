@@ -7,10 +7,9 @@ service (the gateway, another service) gets a 400 that says what to fix.
 import re
 from datetime import date, timedelta
 
-import phonenumbers
 from unidecode import unidecode
 
-from servicekit import errors, settings
+from servicekit import errors
 
 CATEGORIES = ("individual", "group", "vip")
 LANGUAGES = ("es", "en")
@@ -19,30 +18,6 @@ MAX_DAILY_SERIAL = 999
 OLDEST_BIRTHDAY = date(1900, 1, 1)
 # YYMMDD repeats every century; arrivals this far from today are typing mistakes anyway
 ARRIVAL_WINDOW = timedelta(days=10 * 365)
-
-
-def phone_region() -> str:
-    # a region code as phonenumbers reads it ("es" would read no national number at all)
-    return settings.env("HOTEL_PHONE_REGION", "ES").strip().upper()
-
-
-def normalise_phone(raw: str, field: str = "phone") -> str:
-    """The phone in E.164, read in the hotel's region when it has no country code.
-
-    >>> normalise_phone("600 11 22 33")
-    '+34600112233'
-    """
-    if not isinstance(raw, str) or not raw.strip():
-        raise errors.ValidationFailed.on(field, "a phone number is required")
-    try:
-        number = phonenumbers.parse(raw, phone_region())
-    except phonenumbers.NumberParseException:
-        raise errors.ValidationFailed.on(field, "not a phone number") from None
-    # "possible" (the right length for its country), not "valid": numbering plans change
-    # faster than the library, and a real guest's number must never be refused.
-    if not phonenumbers.is_possible_number(number):
-        raise errors.ValidationFailed.on(field, "not a phone number")
-    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
 def name_key(name: str) -> str:

@@ -14,6 +14,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from servicekit import errors, outbox, pages, settings
+from servicekit.phones import normalise_phone
 from services.guests import domain
 from services.guests.models import KIT, DailySerial, Group, Guest, HistoryLine, OpenComplaint
 
@@ -85,7 +86,7 @@ def register_guest(session: Session, data: dict[str, Any]) -> dict:
     group_id = data.get("group_id")
     guest = Guest(
         name=domain.clean_name(data.get("name")),
-        phone=domain.normalise_phone(data.get("phone")),
+        phone=normalise_phone(data.get("phone")),
         email=data.get("email") or None,
         birthday=domain.check_birthday(domain.parse_date(data.get("birthday"), "birthday"), today),
         category=domain.check_choice(
@@ -126,7 +127,7 @@ def update_guest(session: Session, guest_id: int, changes: dict[str, Any]) -> di
     if "name" in new:
         new["name"] = domain.clean_name(new["name"])
     if "phone" in new:
-        new["phone"] = domain.normalise_phone(new["phone"])
+        new["phone"] = normalise_phone(new["phone"])
         if new["phone"] != guest.phone:
             _refuse_phone_on_file(session, new["phone"])
     if "birthday" in new:
@@ -174,7 +175,7 @@ def find_guests(
     if after is not None:
         query = query.where(Guest.id > after)
     if phone:
-        query = query.where(Guest.phone == domain.normalise_phone(phone))
+        query = query.where(Guest.phone == normalise_phone(phone))
     if file_number:
         query = query.where(Guest.file_number == file_number.strip())
     if name and domain.name_key(name):

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from servicekit import errors, outbox, pages
 from servicekit.database import values_set
 from servicekit.events import Event
+from servicekit.phones import normalise_phone
 from services.reservations import domain
 from services.reservations.models import (
     KIT,
@@ -309,7 +310,11 @@ def book(
         currency=room_type.currency,
         payment_method=request["payment_method"],
         # the guest's own details when the agent took none for this booking
-        contact_phone=contact.get("phone") or guest.get("phone"),
+        contact_phone=(
+            normalise_phone(contact["phone"], "contact.phone")
+            if contact.get("phone")
+            else guest.get("phone")
+        ),
         contact_email=contact.get("email") or guest.get("email"),
         channel=request.get("channel"),
         hold_until=hold,

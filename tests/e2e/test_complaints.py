@@ -399,3 +399,30 @@ def test_bad_input_and_wrong_transitions_are_refused(suite):
     assert _act(agent, cid, "resolve", result="Moved the guest to a quiet room").status_code == 200
     conflict("note", note="after the end")
     conflict("resolve", result="again")
+
+
+def test_a_contact_s_phone_as_typed_is_the_guest_s_on_file(suite):
+    """Staff type a caller's number as they hear it: the complaint keeps it as the guests'
+    files do, so the caller screen and the revisit both know whose complaint it is."""
+    agent = suite.as_role("agent")
+    ada = agent.post("/guests", {"name": "Ada Lovelace", "phone": "+34 600 11 22 33"}).json()
+    contact = {"name": "Ada Lovelace", "phone": "600 11 22 33"}
+    complaint = {"contact": contact, "channel": "phone", "category": "cleanliness"}
+    refused = agent.post(
+        "/complaints",
+        {**complaint, "contact": {**contact, "phone": "call me"}, "description": "Dusty"},
+    )
+    assert refused.status_code == 400 and "contact.phone" in refused.json()["fields"]
+
+    filed = agent.post("/complaints", {**complaint, "description": "Room not cleaned"})
+    assert filed.status_code == 201, filed.text
+    assert filed.json()["contact"]["phone"] == "+34600112233"
+    complaint_id = filed.json()["id"]
+
+    def on_screen():
+        screen = agent.get("/callers/+34600112233").json()
+        return [c for c in screen["open"]["complaints"] if c.get("complaint_id") == complaint_id]
+
+    assert wait_for(on_screen)
+    [revisit] = wait_for(lambda: agent.get(f"/revisits?guest_id={ada['id']}").json()["items"])
+    assert revisit["complaint_id"] == complaint_id

@@ -6,6 +6,7 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 
 from servicekit import errors, events
+from servicekit.phones import normalise_phone
 from services.guests import caller_screen, domain
 
 AT = datetime(2026, 11, 24, 10, 30, tzinfo=UTC)
@@ -21,20 +22,20 @@ AT = datetime(2026, 11, 24, 10, 30, tzinfo=UTC)
     ],
 )
 def test_phones_are_kept_in_e164_read_in_the_hotels_region(raw, e164):
-    assert domain.normalise_phone(raw) == e164
+    assert normalise_phone(raw) == e164
 
 
 def test_the_region_is_the_hotels(monkeypatch):
     monkeypatch.setenv("HOTEL_PHONE_REGION", "GB")
-    assert domain.normalise_phone("020 7946 0018") == "+442079460018"
+    assert normalise_phone("020 7946 0018") == "+442079460018"
     monkeypatch.setenv("HOTEL_PHONE_REGION", "gb")  # as an operator may well write it
-    assert domain.normalise_phone("020 7946 0018") == "+442079460018"
+    assert normalise_phone("020 7946 0018") == "+442079460018"
 
 
 @pytest.mark.parametrize("raw", ["", "   ", "not a phone", "12", "+34 6", None, 600112233])
 def test_what_is_not_a_phone_is_refused_naming_the_field(raw):
     with pytest.raises(errors.ValidationFailed) as refused:
-        domain.normalise_phone(raw)
+        normalise_phone(raw)
     assert list(refused.value.details) == ["phone"]
 
 

@@ -221,32 +221,31 @@ def _project(
 
 
 # The whole screen in one round trip: the guest's file, the newest history lines and what
-# is still open, each already shaped as the screen shows it. A caller known only by phone
-# (no guest file) gets the lines and complaints kept under that phone. Prepared: planning
-# it takes longer than running it.
+# is still open, each already shaped as the screen shows it. What was kept under the phone
+# (a caller with no file yet) is shown with the guest's own: a contact's event projected
+# while that phone's file was being registered is kept under the phone, and must not
+# vanish from the screen. Prepared: planning it takes longer than running it.
 _SCREEN = prepared(
     text(
         """
     with guest as (
         select * from guests where phone = :phone
     ), owner as (
-        select (select id from guest) as guest_id,
-               not exists (select from guest) as by_phone
+        select (select id from guest) as guest_id
     ), lines as (
         select h.* from caller_history h, owner
         where h.guest_id = owner.guest_id
         union all
-        select h.* from caller_history h, owner
-        where owner.by_phone and h.guest_id is null and h.phone = :phone
+        select h.* from caller_history h
+        where h.guest_id is null and h.phone = :phone
         order by at desc, id desc
         limit :limit
     ), complaints as (
         select c.* from caller_complaints c, owner
         where c.guest_id = owner.guest_id and c.resolved_at is null
         union all
-        select c.* from caller_complaints c, owner
-        where owner.by_phone and c.guest_id is null and c.phone = :phone
-          and c.resolved_at is null
+        select c.* from caller_complaints c
+        where c.guest_id is null and c.phone = :phone and c.resolved_at is null
     )
     select
         (select json_build_object(

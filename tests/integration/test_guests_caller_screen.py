@@ -240,3 +240,57 @@ def test_guest_events_leave_through_the_outbox(api):
     assert by_type["guest_registered"]["phone"] == "+34622000000"
     assert by_type["guest_updated"]["language"] == "en"
     assert by_type["group_registered"]["file_number"] == group["file_number"]
+
+
+def test_a_contact_s_complaint_projected_while_its_phone_is_registered_stays_on_screen(
+    clean_databases, monkeypatch
+):
+    """The projection looks the phone up (no guest yet); the clerk registers that phone and
+    hands the guest what is under it, before the projection commits what it wrote under
+    the phone: the guest's screen must still show that complaint."""
+    from sqlalchemy.orm import sessionmaker
+
+    from servicekit import settings
+    from servicekit.database import make_engine
+    from servicekit.idempotency import handle_once
+    from services.guests import caller_screen, files
+    from services.guests.models import KIT
+
+    engine = make_engine(settings.database_url("guests"))
+    sessions = sessionmaker(engine, expire_on_commit=False)
+    looked_up = caller_screen._whose
+
+    def whose_then_the_clerk_registers(session, data):
+        found = looked_up(session, data)
+        with sessions() as clerk:
+            files.register_guest(clerk, {"name": "Lucía", "phone": "+34600112233"})
+            clerk.commit()
+        return found
+
+    monkeypatch.setattr(caller_screen, "_whose", whose_then_the_clerk_registers)
+    now = datetime.now(UTC)
+    filed = events.envelope(
+        "complaint_filed",
+        {
+            "complaint_id": 1,
+            "tracking_code": "TRK-1",
+            "guest_id": None,
+            "contact": {"name": "Caller", "phone": "+34600112233"},
+            "department": "housekeeping",
+            "owner": {"kind": "role", "role": "manager", "department": "housekeeping"},
+            "at": now,
+            "channel": "phone",
+            "category": "cleanliness",
+            "summary": "Towels not changed",
+            "received_at": now,
+            "due_at": now + timedelta(hours=8),
+        },
+    )
+    with sessions() as consumer:
+        handle_once(consumer, KIT, [events.parse(filed)], caller_screen.project)
+    with sessions() as reader:
+        shown = caller_screen.screen(reader, "+34600112233", now)
+    engine.dispose()
+    assert shown["guest"]["name"] == "Lucía"
+    assert [c["tracking_code"] for c in shown["open"]["complaints"]] == ["TRK-1"]
+    assert [h["kind"] for h in shown["history"]] == ["complaint"]

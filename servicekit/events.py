@@ -214,7 +214,9 @@ class RevisitCompletedData(EventData):
 
 class ResponsePromisedData(EventData):
     revisit_id = fields.Integer(required=True)
-    guest_id = fields.Integer(required=True)
+    # the guest on file, or, for a complainant with no file, the complaint's contact
+    guest_id = fields.Integer(allow_none=True)
+    contact = fields.Nested(Contact, allow_none=True)
     department = fields.String(required=True)
     text = fields.String(required=True)
     respond_by = fields.AwareDateTime(required=True)
@@ -226,7 +228,9 @@ class ResponsePromisedData(EventData):
 class ItemSignedOffData(EventData):
     revisit_id = fields.Integer(required=True)
     item_id = fields.Integer(required=True)
-    guest_id = fields.Integer(required=True)
+    # as in a promise: the guest on file, or the contact the result goes to
+    guest_id = fields.Integer(allow_none=True)
+    contact = fields.Nested(Contact, allow_none=True)
     department = fields.String(required=True)
     result = fields.String(required=True)
     signed_by = fields.Nested(StaffRef, required=True)

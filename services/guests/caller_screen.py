@@ -202,10 +202,12 @@ def _project(
     if event.type in COMPLAINT_STATUS:
         kind, row = _complaint_row(event, guest_id, phone)
         complaints.setdefault(kind, []).append(row)
-    elif event.type == "response_promised":
-        _track_promise(session, event.data)
-    elif event.type == "item_signed_off":
-        _answer_promise(session, event.data)
+    elif event.type == "response_promised" and guest_id is not None:
+        # open promises are shown on a guest's screen (a caller without a file has the
+        # promise in their history only)
+        _track_promise(session, event.data, guest_id)
+    elif event.type == "item_signed_off" and guest_id is not None:
+        _answer_promise(session, event.data, guest_id)
     line = history_line(event)
     if line is None:
         return None
@@ -401,11 +403,11 @@ def _complaint_row(
     return (filed, resolves), values
 
 
-def _track_promise(session: Session, d: dict[str, Any]) -> None:
+def _track_promise(session: Session, d: dict[str, Any], guest_id: int) -> None:
     stmt = insert(PromisedResponse).values(
         revisit_id=d["revisit_id"],
         department=d["department"],
-        guest_id=d["guest_id"],
+        guest_id=guest_id,
         text=d["text"],
         respond_by=d["respond_by"],
         promised_at=d["at"],
@@ -418,11 +420,11 @@ def _track_promise(session: Session, d: dict[str, Any]) -> None:
     )
 
 
-def _answer_promise(session: Session, d: dict[str, Any]) -> None:
+def _answer_promise(session: Session, d: dict[str, Any], guest_id: int) -> None:
     stmt = insert(PromisedResponse).values(
         revisit_id=d["revisit_id"],
         department=d["department"],
-        guest_id=d["guest_id"],
+        guest_id=guest_id,
         answered_at=d["at"],
     )
     session.execute(

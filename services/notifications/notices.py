@@ -202,7 +202,7 @@ def drafts_for(session: Session, event: Event) -> list[Draft]:
             for r in staff_recipients(session, data["department"], "manager")
         ]
     if kind == "item_signed_off":
-        guest = guest_recipient(session, data["guest_id"])
+        guest = guest_recipient(session, data["guest_id"], data.get("contact"))
         ref = f"revisit:{data['revisit_id']}/item:{data['item_id']}"
         return [Draft(kind, guest, {**data, "name": guest.name}, ref)]
     return []

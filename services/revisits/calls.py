@@ -311,14 +311,13 @@ def _promise(session: Session, revisit: Revisit, question: dict, now: datetime) 
         department=department, text=question["text"], respond_by=respond_by, promised_at=now
     )
     revisit.promises.append(promise)
-    if revisit.guest_id is not None:
-        outbox.record(session, KIT, "response_promised", promise_event(revisit, promise, now))
+    outbox.record(session, KIT, "response_promised", promise_event(revisit, promise, now))
 
 
 def promise_event(revisit: Revisit, promise: PromisedResponse, now: datetime, reminder=False):
     return {
         "revisit_id": revisit.id,
-        "guest_id": revisit.guest_id,
+        **called(revisit),
         "department": promise.department,
         "text": promise.text,
         "respond_by": promise.respond_by,
@@ -378,19 +377,27 @@ def sign_off(
     item.signed_by_username = actor["username"]
     item.signed_at = now
     revisit = item.revisit
-    if revisit.guest_id is not None:
-        outbox.record(
-            session,
-            KIT,
-            "item_signed_off",
-            {
-                "revisit_id": revisit.id,
-                "item_id": item.id,
-                "guest_id": revisit.guest_id,
-                "department": item.department,
-                "result": result,
-                "signed_by": {"id": actor["id"], "username": actor["username"]},
-                "at": now,
-            },
-        )
+    outbox.record(
+        session,
+        KIT,
+        "item_signed_off",
+        {
+            "revisit_id": revisit.id,
+            "item_id": item.id,
+            **called(revisit),
+            "department": item.department,
+            "result": result,
+            "signed_by": {"id": actor["id"], "username": actor["username"]},
+            "at": now,
+        },
+    )
     return item
+
+
+def called(revisit: Revisit) -> dict:
+    """Whom a revisit's promise and results are for: the guest on file, or the contact of a
+    complainant who has none (told as a guest would be)."""
+    return {
+        "guest_id": revisit.guest_id,
+        "contact": revisit.contact if revisit.guest_id is None else None,
+    }

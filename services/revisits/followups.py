@@ -105,12 +105,11 @@ def send_reminders(session: Session, now: datetime | None = None) -> int:
     ).all()
     for promise in promises:
         promise.reminded_at = now
-        if promise.revisit.guest_id is not None:
-            outbox.record(
-                session,
-                KIT,
-                "response_promised",
-                promise_event(promise.revisit, promise, now, reminder=True),
-            )
+        outbox.record(
+            session,
+            KIT,
+            "response_promised",
+            promise_event(promise.revisit, promise, now, reminder=True),
+        )
     session.commit()
     return len(promises)

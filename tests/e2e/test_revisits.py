@@ -288,3 +288,60 @@ def test_a_manager_hands_out_a_call_and_records_it_for_the_agent_who_keeps_its_c
     assert [(c["agent"], c["consumption"]) for c in credited] == [
         (agent.staff["username"], "200.00")
     ]
+
+
+def test_a_complainant_with_no_file_is_answered_and_their_promise_reminded(suite):
+    """A caller who complained as a contact is called back like a guest: the department is
+    reminded of what the agent promised them, and the sign-off result goes to them."""
+    admin = suite.as_admin()
+    agent = suite.as_role("agent")
+    housekeeping = suite.as_role("manager", "housekeeping")
+    front_office = suite.as_role("manager", "front_office")
+    wait_for(
+        lambda: (
+            {housekeeping.staff["id"], front_office.staff["id"]}
+            <= {r["id"] for r in query("select id from staff")}
+        )
+    )
+    contact = {"name": "Bo Caller", "phone": "+34699999102", "email": "bo@example.com"}
+    filed = agent.post(
+        "/complaints",
+        {"contact": contact, "channel": "phone", "category": "cleanliness", "description": "Dust"},
+    )
+    assert filed.status_code == 201, filed.text
+    [revisit] = wait_for(lambda: revisits())
+    assert (revisit["guest_id"], revisit["complaint_id"]) == (None, filed.json()["id"])
+
+    soon = (datetime.now(UTC) + timedelta(minutes=30)).isoformat()
+    done = agent.post(
+        f"/revisits/{revisit['id']}/outcome",
+        {
+            "reached": True,
+            "items": [{"kind": "request", "text": "Recheck", "department": "housekeeping"}],
+            "pending_question": {"text": "Deep clean?", "respond_by": soon},
+        },
+    )
+    assert done.status_code == 200, done.text
+    assert admin.post("/admin/jobs/revisit-reminders").json()["reminded"] == 1
+    item = done.json()["items"][0]
+    signed = housekeeping.post(
+        f"/revisits/{revisit['id']}/items/{item['id']}/sign-off", {"result": "Cleaned twice"}
+    )
+    assert signed.status_code == 200, signed.text
+
+    def sent(kind: str, ref: str) -> list:
+        listed = admin.get(f"/notifications?kind={kind}").json()["items"]
+        return [n for n in listed if n["ref"] == ref]
+
+    assert wait_for(lambda: sent("response_due", f"revisit:{revisit['id']}"))
+    [result] = wait_for(
+        lambda: sent("item_signed_off", f"revisit:{revisit['id']}/item:{item['id']}")
+    )
+    assert "Cleaned twice" in result["body"]
+    # and the caller's screen, by their phone, lists the promise
+    wait_for(
+        lambda: any(
+            "Deep clean?" in h["summary"]
+            for h in agent.get("/callers/+34699999102").json()["history"]
+        )
+    )

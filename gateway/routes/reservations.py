@@ -158,6 +158,8 @@ class ReservationRoutes:
         errors=(400, 404, 409),
         tag="reservations",
         summary="The guest arrived: held -> in_house",
+        description="409 NO_AVAILABILITY (with `overstaying`) while guests past their "
+        "departure, not checked out yet, still have every room of the type.",
     )
     def check_in_reservation(self, call):
         return self.rpc(

@@ -83,6 +83,7 @@ class Reservation(Base):
         CheckConstraint("nights >= 1 and rooms >= 1", name="stay_not_empty"),
         # The release job looks only at what is still held.
         Index("ix_reservations_held_until", "hold_until", postgresql_where="status = 'held'"),
+        Index("ix_reservations_in_house", "room_type_id", postgresql_where="status = 'in_house'"),
         Index("ix_reservations_guest", "guest_id", "id"),
         Index("ix_reservations_arrival", "arrival", "id"),
     )

@@ -497,10 +497,35 @@ def check_in(session: Session, reservation_id: int, at: datetime, tz: ZoneInfo) 
             f"the stay starts on {r.arrival}; an earlier arrival needs its own reservation",
             {"status": "held", "arrival": r.arrival.isoformat()},
         )
+    _refuse_a_room_still_taken(session, r, at.astimezone(tz).date())
     r.checked_in_at = at
     session.flush()
     outbox.record(session, KIT, "guest_checked_in", {**_event_data(r), "checked_in_at": at})
     return reservation_dict(r)
+
+
+def _refuse_a_room_still_taken(session: Session, r: Reservation, today: date) -> None:
+    """Guests in house past their departure (not checked out yet) still have their rooms,
+    which tonight's inventory no longer counts: a check-in that would put more guests in
+    house than the type has rooms waits for their check-out."""
+    overstaying = session.scalar(
+        select(func.coalesce(func.sum(Reservation.rooms), 0)).where(
+            Reservation.room_type_id == r.room_type_id,
+            Reservation.status == "in_house",
+            Reservation.id != r.id,
+            Reservation.arrival + Reservation.nights <= today,
+        )
+    )
+    if not overstaying:
+        return
+    tonight = session.get(RoomNight, (r.room_type_id, today))
+    booked, total = (tonight.booked, tonight.total) if tonight else (0, r.room_type.rooms)
+    if booked + overstaying > total:
+        raise errors.NoAvailability(
+            f"{overstaying} room(s) of this type are still taken by guests past their "
+            "departure: check them out first",
+            {"overstaying": overstaying},
+        )
 
 
 def check_out(

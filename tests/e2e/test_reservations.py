@@ -472,3 +472,35 @@ def test_a_reservation_code_already_taken_is_drawn_again(desk, reservations_db, 
         assert conn.execute(text("select count(*) from reservations")).scalar() == 2
         assert conn.execute(text("select max(booked) from room_nights")).scalar() == 2
         assert outbox_types(reservations_db) == ["reservation_held", "reservation_held"]
+
+
+def test_a_guest_staying_past_departure_keeps_the_room_from_the_next_check_in(
+    desk, reservations_db
+):
+    """Tonight's inventory no longer counts a guest who should have left this morning and
+    has not checked out: the next guest booked into that room is not checked in over them."""
+    admin, agent = desk
+    add_room_type(admin, "single", "Single", "95.00", 1)
+    announce_guest(reservations_db, 911, "First Guest", "en", "+34600000911")
+    announce_guest(reservations_db, 912, "Second Guest", "en", "+34600000912")
+    today = datetime.now(settings.hotel_tz()).date()
+    first = agent.post("/reservations", booking(911, "single", today, nights=1)).json()
+    assert agent.post(f"/reservations/{first['id']}/check-in", {}).status_code == 200
+    # a day passes: the first guest's one night was last night, and they are still here
+    with reservations_db.begin() as conn:
+        conn.execute(
+            text("update reservations set arrival = arrival - 1 where id = :id"),
+            {"id": first["id"]},
+        )
+        conn.execute(text("update room_nights set night = night - 1"))
+
+    second = agent.post("/reservations", booking(912, "single", today, nights=1))
+    assert second.status_code == 201, second.text
+    check_in = f"/reservations/{second.json()['id']}/check-in"
+    refused = agent.post(check_in, {})
+    assert refused.status_code == 409, refused.text
+    assert (refused.json()["error"], refused.json()["overstaying"]) == ("NO_AVAILABILITY", 1)
+    assert agent.get(f"/reservations/{second.json()['id']}").json()["status"] == "held"
+
+    assert agent.post(f"/reservations/{first['id']}/check-out", {}).status_code == 200
+    assert agent.post(check_in, {}).status_code == 200

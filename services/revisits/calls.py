@@ -307,6 +307,19 @@ def _promise(session: Session, revisit: Revisit, question: dict, now: datetime) 
         or next((i.department for i in revisit.items), None)
         or domain.DEFAULT_DEPARTMENT
     )
+    if all(item.department != department for item in revisit.items):
+        # the department answers through an item it signs off, as for anything routed to
+        # it: the result then goes to the guest and the promise is kept
+        revisit.items.append(
+            RevisitItem(
+                kind="request",
+                text=question["text"],
+                department=department,
+                owner=domain.owner_of(department, managers_of(session, department)),
+                routed_at=now,
+                filing_attempts=0,
+            )
+        )
     promise = PromisedResponse(
         department=department, text=question["text"], respond_by=respond_by, promised_at=now
     )

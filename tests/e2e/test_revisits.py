@@ -110,8 +110,13 @@ def test_revisits_from_check_out_to_sign_off_report_and_commission(suite):
     assert answer.status_code == 200, answer.text
     done = answer.json()
     assert (done["status"], done["reached"], done["attempts"]) == ("done", True, 1)
-    items = {i["kind"]: i for i in done["items"]}
-    assert all(i["id"] and i["routed"] for i in items.values())
+    # the pending question is the front office's to answer: an item of theirs to sign off
+    asked = [i for i in done["items"] if i["department"] == "front_office"]
+    assert [(i["kind"], i["text"]) for i in asked] == [
+        ("request", "Is there parking for a coach in July?")
+    ]
+    items = {i["kind"]: i for i in done["items"] if i not in asked}
+    assert all(i["id"] and i["routed"] for i in done["items"])
     assert items["opinion"]["department"] == "customer_service"
     assert items["opinion"]["owner"]["kind"] == "role"
     assert items["suggestion"]["owner"]["kind"] == "role"
@@ -215,14 +220,14 @@ def test_revisits_from_check_out_to_sign_off_report_and_commission(suite):
         0,
     )
     assert report["coverage_post_stay"] == 100.0 and report["coverage_complaints"] == 0.0
-    assert report["by_item_kind"] == {"opinion": 1, "request": 1, "suggestion": 1, "complaint": 1}
+    assert report["by_item_kind"] == {"opinion": 1, "request": 2, "suggestion": 1, "complaint": 1}
     assert report["by_agent"] == [
         {
             "agent": agent.staff["username"],
             "agent_id": agent.staff["id"],
             "done": 2,
             "reached": 1,
-            "items": 4,
+            "items": 5,
         }
     ]
     assert report["satisfaction"]["average"] == "4.00"
@@ -345,3 +350,40 @@ def test_a_complainant_with_no_file_is_answered_and_their_promise_reminded(suite
             for h in agent.get("/callers/+34699999102").json()["history"]
         )
     )
+
+
+def test_a_promise_to_a_department_nothing_was_routed_to_is_answered_by_signing_it_off(suite):
+    agent = suite.as_role("agent")
+    front_office = suite.as_role("manager", "front_office")
+    wait_for(lambda: front_office.staff["id"] in {r["id"] for r in query("select id from staff")})
+    grace = agent.post("/guests", {"name": "Grace Hopper", "phone": "+34600000555"}).json()
+    left = datetime.now(UTC) - timedelta(days=1)
+    publish(
+        "guest_checked_out", check_out(50, grace["id"], left - timedelta(days=2), left, "90.00")
+    )
+    [revisit] = wait_for(lambda: revisits())
+    question = {
+        "text": "Can we bring a dog next time?",
+        "respond_by": (datetime.now(UTC) + timedelta(days=1)).isoformat(),
+        "department": "front_office",
+    }
+    done = agent.post(
+        f"/revisits/{revisit['id']}/outcome", {"reached": True, "pending_question": question}
+    )
+    assert done.status_code == 200, done.text
+    [asked] = done.json()["items"]
+    assert (asked["kind"], asked["department"], asked["owner"]["username"]) == (
+        "request",
+        "front_office",
+        front_office.staff["username"],
+    )
+
+    def promised() -> list:
+        return agent.get("/callers/+34600000555").json()["open"]["promised_responses"]
+
+    assert [p["text"] for p in wait_for(promised)] == [question["text"]]
+    signed = front_office.post(
+        f"/revisits/{revisit['id']}/items/{asked['id']}/sign-off", {"result": "Dogs welcome"}
+    )
+    assert signed.status_code == 200, signed.text
+    wait_for(lambda: promised() == [])

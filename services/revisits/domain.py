@@ -64,13 +64,17 @@ class MissedCall:
 def after_missed_call(due_date: date, today: date, attempts: int, limit: int) -> MissedCall:
     """A guest not reached is tried again the next day, until `limit` calls were made.
 
-    "The next day" is the day after the call, so a revisit called late does not come
-    back already overdue; called on its due date, that is `due_date + 1`.
+    "The next day" is the day after the call: a revisit called late does not come back
+    already overdue, and one called early (a complaint's, within its three days) comes
+    back while its window is still open, not after its last day.
+
+    >>> after_missed_call(date(2026, 11, 26), date(2026, 11, 23), 0, 3).due_date
+    datetime.date(2026, 11, 24)
     """
     attempts += 1
     if attempts >= limit:
         return MissedCall("unreached", due_date, attempts)
-    return MissedCall("due", max(due_date, today) + timedelta(days=1), attempts)
+    return MissedCall("due", today + timedelta(days=1), attempts)
 
 
 def owner_of(department: str, managers: list[dict]) -> dict:

@@ -43,6 +43,12 @@ def test_a_late_missed_call_is_tried_the_day_after_the_call_not_in_the_past():
     assert late.due_date == date(2026, 11, 25)
 
 
+def test_an_early_missed_call_is_tried_the_day_after_the_call_within_its_window():
+    # a complaint's revisit, due by the 26th, called on the 23rd
+    early = domain.after_missed_call(date(2026, 11, 26), date(2026, 11, 23), 0, 3)
+    assert early == domain.MissedCall("due", date(2026, 11, 24), 1)
+
+
 def test_an_item_is_owned_by_the_departments_first_manager_or_else_by_the_role():
     managers = [{"id": 4, "username": "lucia"}, {"id": 9, "username": "marta"}]
     assert domain.owner_of("housekeeping", managers) == {

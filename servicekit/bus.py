@@ -86,12 +86,17 @@ def consumer_queue(consumer: str, event_type: str) -> Queue:
     )
 
 
-def all_queues() -> list[Queue]:
-    queues = [
+def consumer_queues() -> list[Queue]:
+    """One queue per subscriber and event type: what messages are parked from."""
+    return [
         consumer_queue(consumer, event_type)
         for consumer, types in events.SUBSCRIPTIONS.items()
         for event_type in types
     ]
+
+
+def all_queues() -> list[Queue]:
+    queues = consumer_queues()
     dead = [Queue(dead_letter_queue_name(q.name), durable=True) for q in queues]
     return queues + dead + [delay_queue(d) for d in retry_delays()]
 
@@ -307,7 +312,7 @@ def replay(amqp_uri: str, queue: str | None = None) -> int:
     taken off its dead-letter queue only once the broker has confirmed the copy in its
     queue: a queue that is not there (a mistyped name, a consumer no longer declared)
     raises, and the message stays parked."""
-    names = [queue] if queue else [q.name for q in all_queues() if not q.name.endswith(".dead")]
+    names = [queue] if queue else [q.name for q in consumer_queues()]
     moved = 0
     with Connection(amqp_uri, transport_options={"confirm_publish": True}) as conn:
         channel = conn.default_channel

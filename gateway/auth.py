@@ -64,7 +64,7 @@ class SigningKey(DependencyProvider):
 
 
 def token_lifetime() -> timedelta:
-    return timedelta(seconds=settings.int_setting("HOTELCS_TOKEN_SECONDS", 8 * 3600))
+    return timedelta(seconds=settings.int_setting("HOTELCS_TOKEN_SECONDS", 8 * 3600, minimum=60))
 
 
 def issue_token(key: str, staff_id: int, username: str, role: str, department: str | None) -> dict:

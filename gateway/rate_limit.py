@@ -82,10 +82,10 @@ _REDIS_AWAY = "redis away"
 
 class Limits:
     def __init__(self):
-        self.per_token = settings.float_setting("RATE_LIMIT_PER_TOKEN", 100)
-        self.token_burst = settings.float_setting("RATE_LIMIT_BURST", 200)
-        self.per_address = settings.float_setting("RATE_LIMIT_PER_ADDRESS", 10)
-        self.address_burst = settings.float_setting("RATE_LIMIT_ADDRESS_BURST", 50)
+        self.per_token = settings.float_setting("RATE_LIMIT_PER_TOKEN", 100, minimum=0)
+        self.token_burst = settings.float_setting("RATE_LIMIT_BURST", 200, minimum=0)
+        self.per_address = settings.float_setting("RATE_LIMIT_PER_ADDRESS", 10, minimum=0)
+        self.address_burst = settings.float_setting("RATE_LIMIT_ADDRESS_BURST", 50, minimum=0)
 
 
 def taken_at_once(rate: float, burst: float) -> int:

@@ -19,6 +19,7 @@ from gateway.routes.revisits import RevisitRoutes
 from gateway.routes.staff import StaffRoutes
 from gateway.staff import FirstAdmin
 from servicekit import settings
+from servicekit.checked_settings import CheckedSettings
 from servicekit.cpu_share import CpuShare
 from servicekit.database import Database
 from servicekit.heap import SteadyHeap
@@ -29,7 +30,7 @@ from servicekit.rpc import ServiceRpc
 # How long the gateway waits for a service before answering 503 (unless a call says
 # otherwise). The request message expires at the same moment, so a service that was down
 # never acts on it later.
-RPC_TIMEOUT = settings.float_setting("GATEWAY_RPC_TIMEOUT", 5.0)
+RPC_TIMEOUT = settings.float_setting("GATEWAY_RPC_TIMEOUT", 5.0, minimum=0.1)
 
 
 def _client(service: str) -> ServiceRpc:
@@ -52,6 +53,7 @@ class GatewayService(
     heap = SteadyHeap()
     turn_lag = TurnLag()
     cpu_share = CpuShare()
+    settings_checked = CheckedSettings(auth.token_lifetime)
     first_admin = FirstAdmin()
     rate_limiter = RateLimiter()
     signing_key = auth.SigningKey()

@@ -188,7 +188,7 @@ class EventSubscriber(Consumer):
         declare_topology(self.amqp_uri)
         self.queue = consumer_queue(service, self.event_type)
         if self.gather:
-            self.gather_seconds = settings.float_setting("EVENT_GATHER_SECONDS", 0.05)
+            self.gather_seconds = settings.float_setting("EVENT_GATHER_SECONDS", 0.05, minimum=0)
         super().setup()
         self.acks = AcksInOrder(self.consumer, hold_at_most=BATCH_SIZE)
 

@@ -10,7 +10,11 @@ from servicekit import errors, settings
 
 def phone_region() -> str:
     # a region code as phonenumbers reads it ("es" would read no national number at all)
-    return settings.env("HOTEL_PHONE_REGION", "ES").strip().upper()
+    raw = settings.env("HOTEL_PHONE_REGION", "ES")
+    region = raw.strip().upper()
+    if region not in phonenumbers.SUPPORTED_REGIONS:
+        raise settings.SettingError("HOTEL_PHONE_REGION", raw, "a country code, e.g. ES or GB")
+    return region
 
 
 def normalise_phone(raw: str, field: str = "phone") -> str:

@@ -76,6 +76,11 @@ def load_defaults(owner: str) -> None:
 
 
 def main() -> int:
+    try:
+        settings.check_hotel()
+    except settings.SettingError as refused:
+        print(f"error: {refused}", file=sys.stderr)
+        return 1
     problems = [p for p in (check_broker(), check_database()) if p]
     if problems:
         for problem in problems:

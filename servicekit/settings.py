@@ -4,10 +4,11 @@ Every service reads what it needs through these functions, so the names and defa
 written down once. Nothing personal or secret is ever logged from here.
 """
 
+import math
 import os
 from datetime import time
-from decimal import Decimal
-from zoneinfo import ZoneInfo
+from decimal import Decimal, InvalidOperation
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 DEFAULT_PG = "postgresql+psycopg2://postgres@127.0.0.1:5432"
 SERVICES = ("guests", "reservations", "complaints", "revisits", "notifications")
@@ -79,16 +80,44 @@ def metrics_address() -> str:
 
 
 def metrics_port(owner: str) -> int:
-    return int(env(f"{owner.upper()}_METRICS_PORT", str(METRICS_PORTS[owner])))
+    return int_setting(f"{owner.upper()}_METRICS_PORT", METRICS_PORTS[owner], minimum=0)
+
+
+class SettingError(ValueError):
+    """A setting whose value the suite cannot use, named with what it expects."""
+
+    def __init__(self, name: str, value: str, expected: str):
+        super().__init__(f"{name}={value!r}: expected {expected}")
 
 
 def hotel_tz() -> ZoneInfo:
-    return ZoneInfo(env("HOTEL_TZ", "UTC"))
+    raw = env("HOTEL_TZ", "UTC")
+    try:
+        return ZoneInfo(raw)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise SettingError("HOTEL_TZ", raw, "a time zone, e.g. Europe/Madrid") from None
 
 
 def hotel_time(name: str, default: str) -> time:
-    hours, minutes = env(name, default).split(":")
-    return time(int(hours), int(minutes))
+    """A time of day in the hotel's zone, `HH:MM` (`HH:MM:SS` taken too)."""
+    raw = env(name, default)
+    try:
+        moment = time.fromisoformat(raw)
+    except ValueError:
+        moment = None
+    if moment is None or moment.tzinfo is not None or len(raw) < 5:
+        raise SettingError(name, raw, "a time of day as HH:MM, e.g. 18:00")
+    return moment
+
+
+def hold_time() -> time:
+    """Until when a booking is held on its arrival day, unless the agent says otherwise."""
+    return hotel_time("HOTEL_HOLD_TIME", "18:00")
+
+
+def birthday_time() -> time:
+    """From when on a guest's birthday the greeting goes out."""
+    return hotel_time("HOTEL_BIRTHDAY_TIME", "09:00")
 
 
 def departments() -> tuple[str, ...]:
@@ -100,21 +129,70 @@ def departments() -> tuple[str, ...]:
 
 def complaint_categories() -> dict[str, str]:
     """Category -> department, from `COMPLAINT_CATEGORIES` ("noise:security,food:food_beverage")
-    when set, else the defaults."""
+    when set, else the defaults; every department one of `departments()`."""
     configured = env("COMPLAINT_CATEGORIES", "")
     if not configured:
-        return dict(DEFAULT_COMPLAINT_CATEGORIES)
-    pairs = (item.split(":", 1) for item in configured.split(",") if ":" in item)
-    return {category.strip(): department.strip() for category, department in pairs}
+        routes = dict(DEFAULT_COMPLAINT_CATEGORIES)
+    else:
+        pairs = [item.split(":", 1) for item in configured.split(",") if item.strip()]
+        routes = {pair[0].strip(): pair[-1].strip() for pair in pairs}
+        if any(len(pair) != 2 or not all(part.strip() for part in pair) for pair in pairs):
+            raise SettingError(
+                "COMPLAINT_CATEGORIES", configured, "category:department pairs, comma-separated"
+            )
+    unknown = sorted(set(routes.values()) - set(departments()))
+    if unknown:
+        name = "COMPLAINT_CATEGORIES" if configured else "HOTEL_DEPARTMENTS"
+        raise SettingError(
+            name,
+            configured or env("HOTEL_DEPARTMENTS", ""),
+            f"every category's department among the departments (missing: {', '.join(unknown)})",
+        )
+    return routes
 
 
-def decimal_setting(name: str, default: str) -> Decimal:
-    return Decimal(env(name, default))
+def decimal_setting(name: str, default: str, minimum: str, maximum: str) -> Decimal:
+    raw = env(name, default)
+    try:
+        value = Decimal(raw)
+    except InvalidOperation:
+        value = None
+    if value is None or not Decimal(minimum) <= value <= Decimal(maximum):
+        raise SettingError(name, raw, f"a decimal number from {minimum} to {maximum}")
+    return value
 
 
-def int_setting(name: str, default: int) -> int:
-    return int(env(name, str(default)))
+def int_setting(name: str, default: int, minimum: int | None = None) -> int:
+    raw = env(name, str(default))
+    try:
+        value = int(raw)
+    except ValueError:
+        value = None
+    if value is None or (minimum is not None and value < minimum):
+        expected = "a whole number" + (f" from {minimum}" if minimum is not None else "")
+        raise SettingError(name, raw, expected)
+    return value
 
 
-def float_setting(name: str, default: float) -> float:
-    return float(env(name, str(default)))
+def float_setting(name: str, default: float, minimum: float | None = None) -> float:
+    raw = env(name, str(default))
+    try:
+        value = float(raw)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or (minimum is not None and value < minimum):
+        expected = "a finite number" + (f" from {minimum:g}" if minimum is not None else "")
+        raise SettingError(name, raw, expected)
+    return value
+
+
+def check_hotel() -> None:
+    """Read the hotel-wide settings once: a value the suite cannot use stops a process as it
+    starts, naming the variable, instead of failing requests (or timers) later."""
+    from servicekit.phones import phone_region
+
+    hotel_tz()
+    hold_time()
+    birthday_time()
+    complaint_categories()
+    phone_region()

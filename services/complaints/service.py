@@ -11,6 +11,7 @@ from nameko.timer import Timer
 
 from servicekit import errors, settings
 from servicekit.bus import subscribe
+from servicekit.checked_settings import CheckedSettings
 from servicekit.cpu_share import CpuShare
 from servicekit.database import Database
 from servicekit.heap import SteadyHeap
@@ -35,7 +36,7 @@ class EscalationTimer(Timer):
         super().__init__(interval=None, **kwargs)
 
     def setup(self):
-        self.interval = settings.float_setting("COMPLAINTS_ESCALATION_SECONDS", 15.0)
+        self.interval = settings.float_setting("COMPLAINTS_ESCALATION_SECONDS", 15.0, minimum=0.1)
         super().setup()
 
 
@@ -50,6 +51,7 @@ class ComplaintsService(HealthRpc):
     heap = SteadyHeap()
     turn_lag = TurnLag()
     cpu_share = CpuShare()
+    settings_checked = CheckedSettings()
     metrics = Metrics("complaints")
 
     @rpc(expected_exceptions=errors.EXPECTED)

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 
 from servicekit import errors
 from servicekit.bus import subscribe
+from servicekit.checked_settings import CheckedSettings
 from servicekit.cpu_share import CpuShare
 from servicekit.database import Database
 from servicekit.heap import SteadyHeap
@@ -30,6 +31,7 @@ class GuestsService(HealthRpc):
     heap = SteadyHeap()
     turn_lag = TurnLag()
     cpu_share = CpuShare()
+    settings_checked = CheckedSettings()
     metrics = Metrics("guests")
 
     @rpc(expected_exceptions=EXPECTED)

@@ -42,8 +42,8 @@ def configured() -> Channels:
     )
 
 
-def _timeout() -> float:
-    return settings.float_setting("NOTIFY_SEND_TIMEOUT", 10.0)
+def send_timeout() -> float:
+    return settings.float_setting("NOTIFY_SEND_TIMEOUT", 10.0, minimum=0.1)
 
 
 def send_email(to: str, subject: str, body: str) -> None:
@@ -53,9 +53,9 @@ def send_email(to: str, subject: str, body: str) -> None:
     message["Subject"] = subject
     message.set_content(body)
     host = settings.env("SMTP_HOST", "localhost")
-    port = settings.int_setting("SMTP_PORT", 587)
+    port = settings.int_setting("SMTP_PORT", 587, minimum=1)
     try:
-        with smtplib.SMTP(host, port, timeout=_timeout()) as smtp:
+        with smtplib.SMTP(host, port, timeout=send_timeout()) as smtp:
             if _flag("SMTP_TLS"):
                 smtp.starttls()
             username = settings.env("SMTP_USERNAME", "")
@@ -70,7 +70,7 @@ def send_email(to: str, subject: str, body: str) -> None:
 
 def post_to_provider(url: str, payload: dict) -> None:
     try:
-        answer = requests.post(url, json=payload, timeout=_timeout())
+        answer = requests.post(url, json=payload, timeout=send_timeout())
     except requests.RequestException as exc:
         raise DeliveryFailed(f"provider unreachable: {exc.__class__.__name__}") from None
     if answer.status_code >= 300:

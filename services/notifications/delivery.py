@@ -37,11 +37,11 @@ DELIVERY_ATTEMPTS = Counter(
 
 
 def batch_size() -> int:
-    return settings.int_setting("NOTIFY_BATCH", 10)
+    return settings.int_setting("NOTIFY_BATCH", 10, minimum=1)
 
 
 def max_attempts() -> int:
-    return settings.int_setting("NOTIFY_MAX_ATTEMPTS", 5)
+    return settings.int_setting("NOTIFY_MAX_ATTEMPTS", 5, minimum=1)
 
 
 # A batch of due notifications, claimed as it is read: locked against the other replicas'
@@ -97,7 +97,7 @@ def attempt(session: Session, notification) -> bool:
             outcome, status, next_attempt_at = "failed", "failed", None
             announce(session, notification, "notification_failed")
         else:
-            base = settings.float_setting("NOTIFY_RETRY_SECONDS", 5.0)
+            base = settings.float_setting("NOTIFY_RETRY_SECONDS", 5.0, minimum=0)
             outcome, status = "retried", "queued"
             next_attempt_at = datetime.now(UTC) + retry_delay(notification.attempts, base)
         session.execute(
@@ -162,7 +162,7 @@ class Courier(WakeableLoop):
     def setup(self):
         # Under load a round per commit sent one or two notifications, each round a
         # transaction and a publish of its own; a moment's wait lets a round take them all.
-        self.gather_seconds = settings.float_setting("NOTIFY_GATHER_SECONDS", 0.05)
+        self.gather_seconds = settings.float_setting("NOTIFY_GATHER_SECONDS", 0.05, minimum=0)
         self.engine = make_engine(settings.database_url(self.owner), pool_size=2)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
 

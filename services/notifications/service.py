@@ -12,6 +12,7 @@ from sqlalchemy import select
 
 from servicekit import errors, pages, settings
 from servicekit.bus import subscribe
+from servicekit.checked_settings import CheckedSettings
 from servicekit.cpu_share import CpuShare
 from servicekit.database import Database
 from servicekit.events import Event
@@ -20,7 +21,7 @@ from servicekit.idempotency import handle_each_once, handle_once, handle_once_by
 from servicekit.metrics import JOB_RUNS, HealthRpc, Metrics, TurnLag
 from servicekit.outbox import OutboxRelay
 from servicekit.rpc import rpc
-from services.notifications import channels, notices
+from services.notifications import channels, delivery, notices
 from services.notifications.delivery import Courier, mark_sent
 from services.notifications.domain import CHANNELS, KINDS, STATUSES, greeting_day
 from services.notifications.models import KIT, Notification
@@ -36,6 +37,9 @@ class NotificationsService(HealthRpc):
     heap = SteadyHeap()
     turn_lag = TurnLag()
     cpu_share = CpuShare()
+    settings_checked = CheckedSettings(
+        delivery.batch_size, delivery.max_attempts, channels.send_timeout
+    )
     courier = Courier("notifications")
     metrics = Metrics("notifications")
 
@@ -143,9 +147,7 @@ class NotificationsService(HealthRpc):
     def birthday_greetings_due(self):
         """Once the day's HOTEL_BIRTHDAY_TIME has passed, greet today's birthdays. It runs
         every minute in every replica; a greeting is written once per guest and year."""
-        day = greeting_day(
-            datetime.now(settings.hotel_tz()), settings.hotel_time("HOTEL_BIRTHDAY_TIME", "09:00")
-        )
+        day = greeting_day(datetime.now(settings.hotel_tz()), settings.birthday_time())
         if day is not None:
             self.greet_birthdays(day)
 

@@ -17,6 +17,7 @@ from sqlalchemy.exc import DBAPIError
 
 from servicekit import errors, settings
 from servicekit.bus import subscribe
+from servicekit.checked_settings import CheckedSettings
 from servicekit.cpu_share import CpuShare
 from servicekit.database import Database, translate_unavailable
 from servicekit.events import Event
@@ -45,7 +46,7 @@ class HoldReleaseTimer(Timer):
         super().__init__(interval=None, **kwargs)
 
     def setup(self):
-        self.interval = settings.float_setting("HOTEL_HOLD_RELEASE_SECONDS", 15.0)
+        self.interval = settings.float_setting("HOTEL_HOLD_RELEASE_SECONDS", 15.0, minimum=0.1)
         super().setup()
 
 
@@ -57,6 +58,7 @@ class ReservationsService(HealthRpc):
     heap = SteadyHeap()
     turn_lag = TurnLag()
     cpu_share = CpuShare()
+    settings_checked = CheckedSettings()
     metrics = Metrics("reservations")
     guests = ServiceRpc("guests", expiration=GUESTS_TIMEOUT)
 
@@ -118,7 +120,7 @@ class ReservationsService(HealthRpc):
         if not isinstance(guest_id, int) or isinstance(guest_id, bool) or guest_id < 1:
             raise errors.ValidationFailed.on("guest_id", "a guest's id")
         tz = settings.hotel_tz()
-        hold_time = settings.hotel_time("HOTEL_HOLD_TIME", "18:00")
+        hold_time = settings.hold_time()
 
         def book(guest: dict | None) -> dict:
             return self._command(

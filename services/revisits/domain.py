@@ -23,21 +23,37 @@ COMPLAINT_ITEM_CATEGORY = "other"
 CENT = Decimal("0.01")
 
 
+def check_defaults() -> None:
+    """What this service falls back on must be the hotel's: a department and a category."""
+    if DEFAULT_DEPARTMENT not in settings.departments():
+        raise settings.SettingError(
+            "HOTEL_DEPARTMENTS",
+            ",".join(settings.departments()),
+            f"{DEFAULT_DEPARTMENT} among them (a call's items no one routed go there)",
+        )
+    if COMPLAINT_ITEM_CATEGORY not in settings.complaint_categories():
+        raise settings.SettingError(
+            "COMPLAINT_CATEGORIES",
+            settings.env("COMPLAINT_CATEGORIES", ""),
+            f"a category {COMPLAINT_ITEM_CATEGORY} (for complaints raised on a call unnamed)",
+        )
+
+
 def max_attempts() -> int:
-    return settings.int_setting("REVISIT_MAX_ATTEMPTS", 3)
+    return settings.int_setting("REVISIT_MAX_ATTEMPTS", 3, minimum=1)
 
 
 def commission_rate() -> Decimal:
-    return settings.decimal_setting("HOTEL_COMMISSION_RATE", "0.05")
+    return settings.decimal_setting("HOTEL_COMMISSION_RATE", "0.05", "0", "1")
 
 
 def commission_window() -> timedelta:
-    return timedelta(days=settings.int_setting("HOTEL_COMMISSION_WINDOW_DAYS", 365))
+    return timedelta(days=settings.int_setting("HOTEL_COMMISSION_WINDOW_DAYS", 365, minimum=0))
 
 
 def reminder_lead() -> timedelta:
     """How long before a promised response is due the department is reminded."""
-    return timedelta(minutes=settings.int_setting("REVISIT_REMINDER_LEAD_MINUTES", 60))
+    return timedelta(minutes=settings.int_setting("REVISIT_REMINDER_LEAD_MINUTES", 60, minimum=0))
 
 
 def hotel_day(moment: datetime, tz: ZoneInfo | None = None) -> date:

@@ -9,6 +9,7 @@ from nameko.timer import timer
 
 from servicekit import errors
 from servicekit.bus import subscribe
+from servicekit.checked_settings import CheckedSettings
 from servicekit.cpu_share import CpuShare
 from servicekit.database import Database
 from servicekit.heap import SteadyHeap
@@ -17,7 +18,7 @@ from servicekit.metrics import JOB_RUNS, HealthRpc, Metrics, TurnLag
 from servicekit.outbox import OutboxRelay
 from servicekit.pages import DEFAULT_LIMIT
 from servicekit.rpc import ServiceRpc, rpc
-from services.revisits import calls, evaluation, followups, scheduling
+from services.revisits import calls, domain, evaluation, followups, scheduling
 from services.revisits.models import KIT
 
 REMINDERS_JOB = "revisit-reminders"
@@ -39,6 +40,13 @@ class RevisitsService(HealthRpc):
     heap = SteadyHeap()
     turn_lag = TurnLag()
     cpu_share = CpuShare()
+    settings_checked = CheckedSettings(
+        domain.check_defaults,
+        domain.max_attempts,
+        domain.commission_rate,
+        domain.commission_window,
+        domain.reminder_lead,
+    )
     metrics = Metrics("revisits")
     complaints = ServiceRpc("complaints", expiration=followups.FILING_TIMEOUT)
 

@@ -174,7 +174,17 @@ class ComplaintDispatchedData(ComplaintData):
 
 
 class ComplaintEscalatedData(ComplaintData):
-    reason = fields.String(required=True)
+    reason = fields.String(required=True)  # as the processing form words it
+    # by the timer, the complaint overdue; else by staff, with their note if they left one
+    overdue = fields.Boolean(load_default=True)
+    note = fields.String(allow_none=True, load_default=None)
+
+
+class ComplaintReportedData(ComplaintData):
+    """A department's answer on its dispatch order: the call centre answers the customer."""
+
+    dispatch_order_id = fields.Integer(required=True)
+    result = fields.String(required=True)
 
 
 class ComplaintResolvedData(ComplaintData):
@@ -276,6 +286,7 @@ CATALOGUE: dict[str, EventType] = {
         EventType("complaint_filed", "complaints", ComplaintFiledData),
         EventType("complaint_dispatched", "complaints", ComplaintDispatchedData),
         EventType("complaint_escalated", "complaints", ComplaintEscalatedData),
+        EventType("complaint_reported", "complaints", ComplaintReportedData),
         EventType("complaint_resolved", "complaints", ComplaintResolvedData),
         EventType("revisit_scheduled", "revisits", RevisitScheduledData),
         EventType("revisit_completed", "revisits", RevisitCompletedData),
@@ -298,6 +309,7 @@ SUBSCRIPTIONS: dict[str, tuple[str, ...]] = {
         "complaint_filed",
         "complaint_dispatched",
         "complaint_escalated",
+        "complaint_reported",
         "complaint_resolved",
         "revisit_scheduled",
         "revisit_completed",
@@ -329,6 +341,7 @@ SUBSCRIPTIONS: dict[str, tuple[str, ...]] = {
         "complaint_filed",
         "complaint_dispatched",
         "complaint_escalated",
+        "complaint_reported",
         "complaint_resolved",
         "response_promised",
         "item_signed_off",

@@ -19,6 +19,7 @@ from services.complaints import domain, tracking_codes
 from services.complaints.models import KIT, Complaint, DispatchOrder, FormLine, StaffMember
 
 ESCALATION_REASON = "not resolved by the end of the day it came in"
+STAFF_ESCALATION_REASON = "escalated by staff"
 ESCALATION_BATCH = 100
 
 
@@ -132,7 +133,7 @@ def act(session: Session, complaint_id: int, request: dict, actor: dict | None, 
     if action == "dispatch":
         line = _dispatch(session, complaint, request.get("department"), note, actor, now)
     elif action == "escalate":
-        line = escalate(session, complaint, actor, note or "escalated by staff", now)
+        line = escalate(session, complaint, actor, note, now)
     elif action == "resolve":
         line = _resolve(session, complaint, result, note, actor, now)
     else:
@@ -179,15 +180,22 @@ def _dispatch(session, complaint, department, note, actor, now) -> FormLine:
     return line
 
 
-def escalate(session, complaint, actor: dict | None, reason: str, now) -> FormLine:
-    """Pass the complaint to its department's director (or the director's role)."""
+def escalate(session, complaint, actor: dict | None, note: str | None, now) -> FormLine:
+    """Pass the complaint to its department's director (or the director's role): by the
+    timer (`actor` None) when it is overdue, or by staff, with their note if any."""
+    overdue = actor is None
+    reason = ESCALATION_REASON if overdue else note or STAFF_ESCALATION_REASON
     complaint.owner = _holder_owner(session, "director", complaint.department)
     complaint.status = domain.ESCALATED
     complaint.escalated_at = now
     complaint.updated_at = now
     line = _write_line(session, complaint, "escalate", now, actor, reason=reason)
+    # the director's notice words why in its own language: overdue, or staff's note
     outbox.record(
-        session, KIT, "complaint_escalated", {**_event_base(complaint, now), "reason": reason}
+        session,
+        KIT,
+        "complaint_escalated",
+        {**_event_base(complaint, now), "reason": reason, "overdue": overdue, "note": note},
     )
     return line
 
@@ -249,6 +257,13 @@ def report(session: Session, order_id: int, result: str, actor: dict | None, now
         complaint.status = domain.REPORTED
     complaint.updated_at = now
     _write_line(session, complaint, "report", now, actor, result=result, order=order)
+    # the call centre answers the customer once the department reports back
+    outbox.record(
+        session,
+        KIT,
+        "complaint_reported",
+        {**_event_base(complaint, now), "dispatch_order_id": order.id, "result": result},
+    )
     return order_as_dict(order, complaint)
 
 
@@ -275,7 +290,7 @@ def escalate_overdue(session: Session, now: datetime) -> int:
             .with_for_update(skip_locked=True)
         ).all()
         for complaint in batch:
-            escalate(session, complaint, None, ESCALATION_REASON, now)
+            escalate(session, complaint, None, None, now)
         session.commit()
         escalated += len(batch)
         if len(batch) < ESCALATION_BATCH:

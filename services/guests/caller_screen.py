@@ -150,6 +150,7 @@ LINES: dict[str, Callable[[Event], Line | None]] = {
     "complaint_escalated": _complaint(
         "Complaint {tracking_code} escalated to the {department} director: {reason}"
     ),
+    "complaint_reported": _complaint("Complaint {tracking_code}: {department} reported {result}"),
     "complaint_resolved": _complaint("Complaint {tracking_code} resolved: {result}"),
     "revisit_scheduled": _revisit_scheduled,
     "revisit_completed": _revisit_completed,
@@ -168,6 +169,7 @@ COMPLAINT_STATUS = {
     "complaint_filed": "open",
     "complaint_dispatched": "dispatched",
     "complaint_escalated": "escalated",
+    "complaint_reported": "reported",
     "complaint_resolved": "resolved",
 }
 

@@ -142,6 +142,10 @@ class GuestsService(HealthRpc):
     def on_complaint_escalated(self, events):
         self._project(events)
 
+    @subscribe("complaint_reported", gather=True)
+    def on_complaint_reported(self, events):
+        self._project(events)
+
     @subscribe("complaint_resolved", gather=True)
     def on_complaint_resolved(self, events):
         self._project(events)

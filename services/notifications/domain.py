@@ -18,6 +18,7 @@ KINDS = (
     "complaint_received",
     "complaint_dispatched",
     "complaint_escalated",
+    "complaint_reported",
     "complaint_resolved",
     "response_due",
     "item_signed_off",

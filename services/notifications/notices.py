@@ -216,16 +216,20 @@ def _complaint_drafts(session: Session, event: Event) -> list[Draft]:
             Draft("complaint_escalated", r, {**data, "name": r.name}, ref)
             for r in staff_recipients(session, data["department"], "director", data["owner"])
         ]
+    context = dict(data)
     if event.type == "complaint_filed":
         kind = "complaint_received"
         preferred = PREFERENCE_BY_CONTACT_CHANNEL.get(data["channel"])
+        # a complaint entered after the day it was received is due already: the receipt
+        # promises no time that has passed
+        context["answer_by"] = data["due_at"] if data["due_at"] > data["at"] else None
     else:
         kind = event.type
         preferred = _complaint_preference(session, data["complaint_id"])
     guest = guest_recipient(
         session, data.get("guest_id"), data.get("contact"), data.get("language"), preferred
     )
-    return [Draft(kind, guest, {**data, "name": guest.name}, ref)]
+    return [Draft(kind, guest, {**context, "name": guest.name}, ref)]
 
 
 def birthday_drafts(session: Session, day: date) -> list[Draft]:

@@ -99,6 +99,11 @@ class NotificationsService(HealthRpc):
         "owner": {"kind": "staff", "id": 4, "role": "director", ...}, "reason": "..."}`"""
         self._notify(events)
 
+    @subscribe("complaint_reported")
+    def complaint_reported(self, events: list[Event]):
+        """The department's answer, to the guest or contact, as the dispatch notice said."""
+        self._notify(events)
+
     @subscribe("complaint_resolved")
     def complaint_resolved(self, events: list[Event]):
         self._notify(events)

@@ -123,6 +123,18 @@ def test_the_whole_life_of_a_complaint(suite):
     seen = agent.get(f"/complaints/{cid}").json()
     assert seen["status"] == "reported"
     assert seen["dispatch_orders"][0]["result"] == "Replaced the fan bearing"
+    # the call centre answers the caller once the department reports back, and the
+    # caller screen shows where their complaint stands
+    admin = suite.as_admin()
+    [answer] = wait_for(lambda: admin.get("/notifications?kind=complaint_reported").json()["items"])
+    assert answer["ref"] == f"complaint:{cid}"
+    assert "Replaced the fan bearing" in answer["body"]
+    wait_for(
+        lambda: (
+            [c["status"] for c in agent.get("/callers/+34600111222").json()["open"]["complaints"]]
+            == ["reported"]
+        )
+    )
 
     noted = _act(manager, cid, "note", note="Offered a late check-out as an apology")
     assert noted.json()["status"] == "reported"
@@ -222,13 +234,14 @@ def test_the_whole_life_of_a_complaint(suite):
                     "select type from outbox where published_at is not null order by id"
                 )
             )
-            and len(rows) == 4
+            and len(rows) == 5
             and rows
         )
     )
     assert [r.type for r in published] == [
         "complaint_filed",
         "complaint_dispatched",
+        "complaint_reported",
         "complaint_resolved",
         "complaint_filed",
     ]

@@ -132,6 +132,7 @@ SAMPLES = {
     },
     "complaint_dispatched": COMPLAINT | {"dispatch_order_id": 2},
     "complaint_escalated": COMPLAINT | {"reason": "not resolved by the end of the day"},
+    "complaint_reported": COMPLAINT | {"dispatch_order_id": 2, "result": "Bar closed at 23:00"},
     "complaint_resolved": COMPLAINT | {"result": "Moved to a quiet room"},
     "revisit_scheduled": {
         "revisit_id": 3,
@@ -195,6 +196,7 @@ KINDS = {
     "complaint_filed": "complaint",
     "complaint_dispatched": "complaint",
     "complaint_escalated": "complaint",
+    "complaint_reported": "complaint",
     "complaint_resolved": "complaint",
     "revisit_scheduled": "revisit",
     "revisit_completed": "revisit",

@@ -80,8 +80,11 @@ CONTEXT = {
     "tracking_code": "K7QX-3MPA-WZ9D",
     "department": "housekeeping",
     "due_at": datetime(2026, 11, 24, 23, 59, tzinfo=UTC),
+    "answer_by": datetime(2026, 11, 24, 23, 59, tzinfo=UTC),
     "complaint_id": 5,
     "reason": "not resolved by the end of the day",
+    "overdue": True,
+    "note": None,
     "result": "Hemos cambiado las toallas.",
     "text": "¿Hay cuna disponible?",
     "respond_by": datetime(2026, 11, 26, 12, 0, tzinfo=UTC),
@@ -114,3 +117,63 @@ def test_texts_speak_the_guests_language():
 def test_a_missing_fact_is_an_error_not_a_gap():
     with pytest.raises(Exception, match="tracking_code"):
         templates.render("complaint_resolved", "en", {"name": "Ana", "result": "done"})
+
+
+def _complaint_event(event_type: str, **data):
+    from servicekit import events
+
+    now = datetime.now(UTC)
+    base = {
+        "complaint_id": 5,
+        "tracking_code": "K7QX-3MPA-WZ9DR",
+        "guest_id": None,
+        "contact": {"name": "Marta Gil", "phone": "+34911222333", "email": None},
+        "language": "es",
+        "department": "housekeeping",
+        "owner": {"kind": "role", "role": "director", "department": "housekeeping"},
+        "at": now,
+    }
+    return events.parse(events.envelope(event_type, {**base, **data}))
+
+
+@pytest.mark.parametrize(
+    ("language", "overdue", "note", "said", "not_said"),
+    [
+        ("es", True, None, "no se ha resuelto en el plazo", "Motivo"),
+        ("es", False, "El cliente insiste", "escalada por el personal", "en el plazo"),
+        ("en", False, None, "escalated by staff", "Reason"),
+        ("en", False, "VIP guest", "Reason: VIP guest", "in time"),
+    ],
+)
+def test_a_director_reads_why_a_complaint_came_to_them_in_their_language(
+    language, overdue, note, said, not_said
+):
+    context = {"tracking_code": "K7QX", "complaint_id": 5, "department": "housekeeping"}
+    _, body = templates.render(
+        "complaint_escalated",
+        language,
+        {**context, "name": "Dolores", "overdue": overdue, "note": note},
+    )
+    assert said in body and not_said not in body
+
+
+def test_a_receipt_promises_an_answer_only_by_a_time_still_to_come():
+    from services.notifications import notices
+
+    now = datetime.now(UTC)
+    filed = {"channel": "phone", "category": "noise", "summary": "Loud bar"}
+    on_time = _complaint_event(
+        "complaint_filed", **filed, received_at=now, due_at=now.replace(hour=23, minute=59)
+    )
+    entered_late = _complaint_event(
+        "complaint_filed",
+        **filed,
+        received_at=now.replace(year=now.year - 1),
+        due_at=now.replace(year=now.year - 1),
+    )
+    bodies = [
+        templates.render("complaint_received", "es", notices.drafts_for(None, e)[0].context)[1]
+        for e in (on_time, entered_late)
+    ]
+    assert "le daremos una respuesta antes del" in bodies[0]
+    assert "antes del" not in bodies[1] and "K7QX-3MPA-WZ9DR" in bodies[1]

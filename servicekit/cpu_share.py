@@ -87,6 +87,6 @@ class CpuShare(DependencyProvider):
     """Lowers the process's CPU priority by `CPU_NICE` as the service starts."""
 
     def setup(self):
-        nice = settings.int_setting("CPU_NICE", 0, minimum=0)
+        nice = settings.int_setting("CPU_NICE", 0)
         if nice:
             lower_cpu_share(nice)

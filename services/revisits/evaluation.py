@@ -79,13 +79,17 @@ def commissions(
                 "guests": set(),
                 "stays": 0,
                 "consumption": Decimal("0"),
+                "earned": Decimal("0"),
                 "currency": credit.currency,
             },
         )
         row["guests"].add(credit.guest_id)
         row["stays"] += 1
         row["consumption"] += credit.charges
-    rate = domain.commission_rate()
+        row["earned"] += credit.charges * credit.rate  # rounded once, on the total
+    rates = {credit.rate for credit in credits}
+    # the rate the month's stays were credited at (none credited: today's)
+    rate = rates.pop() if len(rates) == 1 else None if rates else domain.commission_rate()
 
     def order(row: dict) -> list:
         return [row["agent"], row["agent_id"], row["currency"]]
@@ -95,11 +99,16 @@ def commissions(
         listed = [row for row in listed if order(row) > after]
 
     def dump(row: dict) -> dict:
+        earned = row.pop("earned")
         return {
             **row,
             "guests": len(row["guests"]),
             "consumption": str(row["consumption"].quantize(domain.CENT)),
-            "commission": str(domain.commission(row["consumption"], rate)),
+            "commission": str(domain.commission(earned, Decimal(1))),
         }
 
-    return {"month": month, "rate": str(rate), **pages.page(listed, limit, order, dump)}
+    return {
+        "month": month,
+        "rate": None if rate is None else str(rate.normalize()),
+        **pages.page(listed, limit, order, dump),
+    }

@@ -179,6 +179,9 @@ class CommissionCredit(Base):
     agent_username: Mapped[str] = mapped_column(String(64))
     charges: Mapped[Decimal] = mapped_column(Numeric(12, 2))
     currency: Mapped[str] = mapped_column(String(3))
+    # the commission rate when the stay was credited: a later change of
+    # HOTEL_COMMISSION_RATE does not rewrite what an agent earned in a month gone by
+    rate: Mapped[Decimal] = mapped_column(Numeric(5, 4))
     checked_out_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     # the hotel's day of the check-out: the month the commission falls in
     checked_out_on: Mapped[date] = mapped_column(Date, index=True)

@@ -164,6 +164,7 @@ def credit_returning_stay(session: Session, data: dict) -> CommissionCredit | No
         agent_username=revisit.agent_username,
         charges=data["charges"],
         currency=data["currency"],
+        rate=domain.commission_rate(),
         checked_out_at=data["checked_out_at"],
         checked_out_on=domain.hotel_day(data["checked_out_at"]),
     )

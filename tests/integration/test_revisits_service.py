@@ -326,7 +326,7 @@ def test_a_batch_of_complaints_is_planned_in_one_statement_before_its_commit(cle
     assert sorted(r["id"] for r in handled) == sorted(str(e.event_id) for e in batch)
 
 
-def test_commissions_are_listed_a_page_of_agents_at_a_time(clean_databases):
+def test_commissions_are_listed_a_page_of_agents_at_a_time(clean_databases, monkeypatch):
     from services.revisits import evaluation
     from services.revisits.models import CommissionCredit, Revisit
 
@@ -346,6 +346,8 @@ def test_commissions_are_listed_a_page_of_agents_at_a_time(clean_databases):
                     agent_username=agent,
                     charges=Decimal("100.00"),
                     currency="EUR",
+                    # the rate when credited; carla's stay was credited at an earlier one
+                    rate=Decimal("0.04") if agent == "carla" else Decimal("0.05"),
                     checked_out_at=datetime(2026, 11, 21, 11, tzinfo=UTC),
                     checked_out_on=date(2026, 11, 21),
                 )
@@ -355,7 +357,16 @@ def test_commissions_are_listed_a_page_of_agents_at_a_time(clean_databases):
         first = evaluation.commissions(session, "2026-11", limit=2)
         rest = evaluation.commissions(session, "2026-11", limit=2, cursor=first["next"])
         assert [c["agent"] for c in first["items"] + rest["items"]] == ["ana", "bea", "carla"]
-        assert rest["next"] is None and first["rate"] == rest["rate"]
+        assert rest["next"] is None and first["rate"] == rest["rate"] is None  # two rates
+        # what each earned stays as it was credited, whatever the rate is set to now
+        monkeypatch.setenv("HOTEL_COMMISSION_RATE", "0.08")
+        again = evaluation.commissions(session, "2026-11")["items"]
+        assert [(c["agent"], c["commission"]) for c in again] == [
+            ("ana", "5.00"),
+            ("bea", "5.00"),
+            ("carla", "4.00"),
+        ]
+        assert evaluation.commissions(session, "2026-10")["rate"] == "0.08"  # none credited
         with pytest.raises(errors.ValidationFailed):
             evaluation.commissions(session, "2026-11", cursor=encode_cursor([1, "x", 2]))
     engine.dispose()

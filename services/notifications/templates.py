@@ -9,7 +9,8 @@ A template's first line is the subject, the rest the body::
 from datetime import date, datetime
 from pathlib import Path
 
-from jinja2 import Environment, FileSystemLoader, StrictUndefined
+from babel.dates import format_date, format_datetime
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, pass_context
 
 from servicekit import settings
 
@@ -24,15 +25,27 @@ _environment = Environment(
 )
 
 
-def _when(value: datetime | str) -> str:
-    """A timestamp in the hotel's own time zone, as a guest reads it."""
+# How a moment and a day read in each language's letters, as the read-back writes them.
+_MOMENT = {"es": "d 'de' MMMM 'de' y 'a las' HH:mm", "en": "h:mm a 'on' MMMM d, y"}
+_DAY = {"es": "d 'de' MMMM 'de' y", "en": "MMMM d, y"}
+
+
+@pass_context
+def _when(context, value: datetime | str) -> str:
+    """A timestamp in the hotel's own time zone, as a reader of the letter's language
+    reads it ("5 de diciembre de 2026 a las 18:00")."""
     if isinstance(value, str):
         value = datetime.fromisoformat(value)
-    return value.astimezone(settings.hotel_tz()).strftime("%Y-%m-%d %H:%M")
+    language = context["language"]
+    return format_datetime(value, _MOMENT[language], tzinfo=settings.hotel_tz(), locale=language)
 
 
-def _day(value: date | str) -> str:
-    return value if isinstance(value, str) else value.isoformat()
+@pass_context
+def _day(context, value: date | str) -> str:
+    if isinstance(value, str):
+        value = date.fromisoformat(value)
+    language = context["language"]
+    return format_date(value, _DAY[language], locale=language)
 
 
 # The default departments in words; a department the hotel added reads as its code.
@@ -67,6 +80,9 @@ _environment.filters.update(when=_when, day=_day, department=_department)
 
 def render(kind: str, language: str, context: dict) -> tuple[str, str]:
     """The subject and body of one kind of message in one language."""
-    text = _environment.get_template(f"{language}/{kind}.txt").render(**context)
+    # the filters write dates in the letter's language
+    text = _environment.get_template(f"{language}/{kind}.txt").render(
+        {**context, "language": language}
+    )
     subject, _, body = text.strip().partition("\n")
     return subject.strip(), body.strip()

@@ -231,7 +231,9 @@ def test_messages_reach_guests_and_staff_by_email_sms_and_fax_in_their_language_
     assert letter["Subject"] == "Su reserva R31X está confirmada"
     assert letter["From"] == "guestservices@hotel.test"
     assert "llegada 2026-11-24, 2 noches" in letter.get_content()
-    assert "Le guardamos la habitación hasta el 2026-11-24 18:00" in letter.get_content()
+    # the read-back says until when the room is held; the letter does not say it twice
+    assert "Así se la leímos por teléfono" in letter.get_content()
+    assert "Le guardamos" not in letter.get_content()
     # cancelled: told where and in the language the booking said, not as the file says
     booking_ended = {
         key: held["data"][key]

@@ -104,10 +104,10 @@ def test_every_kind_has_a_text_in_both_languages(kind, language):
 def test_texts_speak_the_guests_language():
     subject, body = templates.render("complaint_received", "es", CONTEXT)
     assert subject == "Hemos recibido su queja (K7QX-3MPA-WZ9D)"
-    assert "departamento de pisos" in body and "2026-11-24 23:59" in body
+    assert "departamento de pisos" in body and "24 de noviembre de 2026 a las 23:59" in body
     subject, body = templates.render("complaint_received", "en", CONTEXT)
     assert subject == "We have received your complaint (K7QX-3MPA-WZ9D)"
-    assert "housekeeping department" in body
+    assert "housekeeping department" in body and "by 11:59 PM on November 24, 2026" in body
     subject, _ = templates.render("birthday", "es", CONTEXT)
     assert subject == "¡Feliz cumpleaños, Ana!"
     subject, body = templates.render("reservation_held", "en", {**CONTEXT, "name": None})

@@ -98,20 +98,17 @@ def schedule_complaint_calls(session: Session, complaints: list[dict]) -> None:
     batch of complaints (`complaint_filed` data) is planned in one statement.
 
     A complaint taken from someone with no guest file (only a contact) is matched to a
-    guest by phone when one is on file; otherwise the revisit keeps the contact to call.
-    Someone who left no phone cannot be called back, so no revisit is planned for them.
+    guest by phone when one is on file; otherwise the revisit keeps the contact to call
+    (or write to). One who left neither phone nor email gets a revisit all the same: the
+    coverage the year-end evaluation reports must count every complainant, and the agent
+    records whether they could be reached.
     """
     planned = []
     for data in complaints:
-        contact = data.get("contact") or None
+        contact = data.get("contact") or {}
         guest_id = data.get("guest_id")
-        if guest_id is None and contact and contact.get("phone"):
+        if guest_id is None and contact.get("phone"):
             guest_id = session.scalar(select(Guest.id).where(Guest.phone == contact["phone"]))
-        if guest_id is None and not (contact and contact.get("phone")):
-            log.info(
-                "complaint without a phone: no revisit", extra={"complaint": data["complaint_id"]}
-            )
-            continue
         planned.append(
             {
                 "kind": "complaint",

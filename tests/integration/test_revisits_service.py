@@ -135,7 +135,7 @@ def test_check_outs_and_complaints_schedule_one_revisit_each_however_often_deliv
         lambda: sent <= {str(r["event_id"]) for r in query("select event_id from handled_events")}
     )
     rows = revisits()
-    assert len(rows) == 4
+    assert len(rows) == 5
     by_ref = {(r["kind"], r["reservation_id"] or r["complaint_id"]): r for r in rows}
     post_stay = by_ref[("post_stay", 10)]
     assert (post_stay["guest_id"], post_stay["due_date"]) == (1, date(2026, 11, 24))
@@ -144,6 +144,10 @@ def test_check_outs_and_complaints_schedule_one_revisit_each_however_often_deliv
     assert by_ref[("complaint", 21)]["guest_id"] == 1
     unknown = by_ref[("complaint", 22)]
     assert unknown["guest_id"] is None and unknown["contact"]["phone"] == "+34699999999"
+    # one who left no phone is planned too: every complainant counts in the coverage, and
+    # the agent records whether they could be reached
+    unreachable = by_ref[("complaint", 23)]
+    assert (unreachable["guest_id"], unreachable["contact"]["name"]) == (None, "Cy")
 
     scheduled = outbox("revisit_scheduled")
     assert sorted((e["kind"], e["due_date"]) for e in scheduled) == [
@@ -163,7 +167,9 @@ def test_check_outs_and_complaints_schedule_one_revisit_each_however_often_deliv
         everything += [r["id"] for r in page["items"]]
         if not (cursor := page["next"]):
             break
-    assert everything == [post_stay["id"], unknown["id"]] + [r["id"] for r in worklist[1:]]
+    assert everything == [post_stay["id"], unknown["id"], unreachable["id"]] + [
+        r["id"] for r in worklist[1:]
+    ]
     # the complaint resolved before the call: the agent sees it on the revisit
     resolved = {
         k: filed["data"][k]
@@ -173,7 +179,7 @@ def test_check_outs_and_complaints_schedule_one_revisit_each_however_often_deliv
     wait_for(
         lambda: revisits_rpc.get_revisit(by_ref[("complaint", 20)]["id"])["complaint_resolved"]
     )
-    assert len(revisits()) == 4
+    assert len(revisits()) == 5
 
 
 class StandInComplaints:

@@ -14,6 +14,7 @@ import redis
 from kombu import Connection
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 from sqlalchemy.orm import Session
 
 from servicekit import bus, migrations, settings
@@ -21,6 +22,8 @@ from servicekit import bus, migrations, settings
 
 def check_broker() -> str | None:
     uri = settings.amqp_uri()
+    if not uri.startswith(("amqp://", "amqps://", "pyamqp://")):
+        return f"AMQP_URI is not a broker address: write it as {_BROKER_EXAMPLE}."
     try:
         with Connection(uri, connect_timeout=3) as conn:
             conn.ensure_connection(max_retries=1)
@@ -30,6 +33,9 @@ def check_broker() -> str | None:
             "Start it (e.g. `rabbitmq-server -detached`) or set AMQP_URI."
         )
     return None
+
+
+_BROKER_EXAMPLE = "amqp://guest:guest@127.0.0.1:5672/"
 
 
 def check_redis() -> str | None:
@@ -47,9 +53,16 @@ def check_redis() -> str | None:
 
 
 def check_database() -> str | None:
-    url = make_url(settings.database_url("gateway")).set(database="postgres")
     try:
+        url = make_url(settings.database_url("gateway")).set(database="postgres")
         engine = create_engine(url, connect_args={"connect_timeout": 3}, hide_parameters=True)
+    except (ArgumentError, ImportError) as exc:
+        # a mistake in the setting, not a server down: say which, not "start PostgreSQL"
+        return (
+            f"DATABASE_SERVER (or an <OWNER>_DATABASE_URL) is not an address this suite "
+            f"can use ({exc.__class__.__name__}): write it as {settings.DEFAULT_PG}."
+        )
+    try:
         with engine.connect() as conn:
             conn.execute(text("select 1"))
         engine.dispose()

@@ -61,3 +61,21 @@ def test_the_usual_ways_of_writing_a_setting_are_taken(monkeypatch):
     assert settings.complaint_categories() == {"noise": "security", "other": "customer_service"}
     assert settings.decimal_setting("HOTEL_COMMISSION_RATE", "0.05", "0", "1") == Decimal("0.075")
     assert settings.float_setting("RATE_LIMIT_PER_TOKEN", 100, minimum=0) == 100.0
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "blamed"),
+    [
+        ("DATABASE_SERVER", "127.0.0.1:5432", "DATABASE_SERVER"),
+        ("DATABASE_SERVER", "mysql://root@127.0.0.1:3306", "DATABASE_SERVER"),
+        ("AMQP_URI", "127.0.0.1:5672", "AMQP_URI"),
+    ],
+)
+def test_set_up_blames_a_mistyped_address_not_the_server_behind_it(
+    monkeypatch, name, value, blamed
+):
+    from servicekit import provision
+
+    monkeypatch.setenv(name, value)
+    said = provision.check_database() if name == "DATABASE_SERVER" else provision.check_broker()
+    assert said.startswith(blamed) and "cannot be reached" not in said

@@ -7,7 +7,7 @@ written down once. Nothing personal or secret is ever logged from here.
 import math
 import os
 from datetime import time
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 DEFAULT_PG = "postgresql+psycopg2://postgres@127.0.0.1:5432"
@@ -151,39 +151,36 @@ def complaint_categories() -> dict[str, str]:
     return routes
 
 
-def decimal_setting(name: str, default: str, minimum: str, maximum: str) -> Decimal:
-    raw = env(name, default)
+def _number(name: str, default, parse, expected: str, minimum=None, maximum=None):
+    """A setting read by `parse`, finite and within its bounds; else a `SettingError`
+    saying `expected` and the bounds."""
+    raw = env(name, str(default))
     try:
-        value = Decimal(raw)
-    except InvalidOperation:
-        value = None
-    if value is None or not Decimal(minimum) <= value <= Decimal(maximum):
-        raise SettingError(name, raw, f"a decimal number from {minimum} to {maximum}")
+        value = parse(raw)
+        within = (
+            math.isfinite(value)
+            and (minimum is None or value >= minimum)
+            and (maximum is None or value <= maximum)
+        )
+    except (ValueError, ArithmeticError):
+        within = False
+    if not within:
+        bounds = f" from {minimum}" if minimum is not None else ""
+        bounds += f" to {maximum}" if maximum is not None else ""
+        raise SettingError(name, raw, expected + bounds)
     return value
+
+
+def decimal_setting(name: str, default: str, minimum: str, maximum: str) -> Decimal:
+    return _number(name, default, Decimal, "a decimal number", Decimal(minimum), Decimal(maximum))
 
 
 def int_setting(name: str, default: int, minimum: int | None = None) -> int:
-    raw = env(name, str(default))
-    try:
-        value = int(raw)
-    except ValueError:
-        value = None
-    if value is None or (minimum is not None and value < minimum):
-        expected = "a whole number" + (f" from {minimum}" if minimum is not None else "")
-        raise SettingError(name, raw, expected)
-    return value
+    return _number(name, default, int, "a whole number", minimum)
 
 
 def float_setting(name: str, default: float, minimum: float | None = None) -> float:
-    raw = env(name, str(default))
-    try:
-        value = float(raw)
-    except ValueError:
-        value = math.nan
-    if not math.isfinite(value) or (minimum is not None and value < minimum):
-        expected = "a finite number" + (f" from {minimum:g}" if minimum is not None else "")
-        raise SettingError(name, raw, expected)
-    return value
+    return _number(name, default, float, "a finite number", minimum)
 
 
 def check_hotel() -> None:

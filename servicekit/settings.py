@@ -105,6 +105,7 @@ def hotel_time(name: str, default: str) -> time:
         moment = time.fromisoformat(raw)
     except ValueError:
         moment = None
+    # fromisoformat also reads "18" and "1800", which here are more likely typing slips
     if moment is None or moment.tzinfo is not None or len(raw) < 5:
         raise SettingError(name, raw, "a time of day as HH:MM, e.g. 18:00")
     return moment
@@ -134,12 +135,13 @@ def complaint_categories() -> dict[str, str]:
     if not configured:
         routes = dict(DEFAULT_COMPLAINT_CATEGORIES)
     else:
-        pairs = [item.split(":", 1) for item in configured.split(",") if item.strip()]
-        routes = {pair[0].strip(): pair[-1].strip() for pair in pairs}
-        if any(len(pair) != 2 or not all(part.strip() for part in pair) for pair in pairs):
+        items = [item for item in configured.split(",") if item.strip()]
+        pairs = [[part.strip() for part in item.split(":", 1)] for item in items]
+        if any(len(pair) != 2 or not all(pair) for pair in pairs):
             raise SettingError(
                 "COMPLAINT_CATEGORIES", configured, "category:department pairs, comma-separated"
             )
+        routes = dict(pairs)
     unknown = sorted(set(routes.values()) - set(departments()))
     if unknown:
         name = "COMPLAINT_CATEGORIES" if configured else "HOTEL_DEPARTMENTS"
@@ -186,7 +188,7 @@ def float_setting(name: str, default: float, minimum: float | None = None) -> fl
 def check_hotel() -> None:
     """Read the hotel-wide settings once: a value the suite cannot use stops a process as it
     starts, naming the variable, instead of failing requests (or timers) later."""
-    from servicekit.phones import phone_region
+    from servicekit.phones import phone_region  # phones reads its setting through here
 
     hotel_tz()
     hold_time()

@@ -5,6 +5,7 @@ Nothing here touches the database or the bus, so unit tests call it directly.
 """
 
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
@@ -122,9 +123,15 @@ def may_sign_off(actor: dict, department: str) -> bool:
     return actor.get("role") == "manager" and actor.get("department") == department
 
 
-def commission(consumption: Decimal, rate: Decimal | None = None) -> Decimal:
-    rate = commission_rate() if rate is None else rate
-    return (Decimal(consumption) * rate).quantize(CENT, rounding=ROUND_HALF_UP)
+def commission(stays: Iterable[tuple[Decimal, Decimal]]) -> Decimal:
+    """The commission on stays' charges, each at the rate it was credited at, rounded to
+    the cent once, on the total.
+
+    >>> commission([(Decimal("10.10"), Decimal("0.05")), (Decimal("10.10"), Decimal("0.05"))])
+    Decimal('1.01')
+    """
+    earned = sum((charges * rate for charges, rate in stays), Decimal("0"))
+    return earned.quantize(CENT, rounding=ROUND_HALF_UP)
 
 
 def credit_window_start(checked_in_at: datetime) -> datetime:

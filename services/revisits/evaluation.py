@@ -76,20 +76,18 @@ def commissions(
             {
                 "agent": credit.agent_username,
                 "agent_id": credit.agent_id,
-                "guests": set(),
-                "stays": 0,
-                "consumption": Decimal("0"),
-                "earned": Decimal("0"),
                 "currency": credit.currency,
+                "credits": [],
             },
         )
-        row["guests"].add(credit.guest_id)
-        row["stays"] += 1
-        row["consumption"] += credit.charges
-        row["earned"] += credit.charges * credit.rate  # rounded once, on the total
+        row["credits"].append(credit)
     rates = {credit.rate for credit in credits}
-    # the rate the month's stays were credited at (none credited: today's)
-    rate = rates.pop() if len(rates) == 1 else None if rates else domain.commission_rate()
+    if not rates:
+        rate = domain.commission_rate()  # nothing credited yet: what a stay would earn now
+    elif len(rates) == 1:
+        (rate,) = rates
+    else:
+        rate = None  # the month's stays were credited at different rates
 
     def order(row: dict) -> list:
         return [row["agent"], row["agent_id"], row["currency"]]
@@ -99,12 +97,16 @@ def commissions(
         listed = [row for row in listed if order(row) > after]
 
     def dump(row: dict) -> dict:
-        earned = row.pop("earned")
+        credited = row["credits"]
+        consumption = sum((credit.charges for credit in credited), Decimal("0"))
         return {
-            **row,
-            "guests": len(row["guests"]),
-            "consumption": str(row["consumption"].quantize(domain.CENT)),
-            "commission": str(domain.commission(earned, Decimal(1))),
+            "agent": row["agent"],
+            "agent_id": row["agent_id"],
+            "guests": len({credit.guest_id for credit in credited}),
+            "stays": len(credited),
+            "consumption": str(consumption.quantize(domain.CENT)),
+            "commission": str(domain.commission((c.charges, c.rate) for c in credited)),
+            "currency": row["currency"],
         }
 
     return {

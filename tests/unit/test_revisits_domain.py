@@ -78,8 +78,8 @@ def test_only_a_manager_of_the_items_department_signs_it_off(actor, allowed):
 
 
 def test_commission_is_the_rate_of_the_consumption_rounded_to_cents():
-    assert domain.commission(Decimal("333.33"), Decimal("0.05")) == Decimal("16.67")
-    assert domain.commission(Decimal("0"), Decimal("0.05")) == Decimal("0.00")
+    assert domain.commission([(Decimal("333.33"), Decimal("0.05"))]) == Decimal("16.67")
+    assert domain.commission([(Decimal("0"), Decimal("0.05"))]) == Decimal("0.00")
 
 
 def test_periods_of_a_year_and_of_a_month():
